@@ -4,6 +4,7 @@
  * All take NHWC input and end in logits (no softmax).
  */
 import { tfl } from '../engine/tf.js';
+import { Standardize } from './layers.js';
 
 type SymbolicTensor = ReturnType<ReturnType<typeof tfl.layers.dense>['apply']> & {};
 type Sym = Exclude<SymbolicTensor, unknown[]> & { shape: (number | null)[] };
@@ -11,7 +12,16 @@ type Sym = Exclude<SymbolicTensor, unknown[]> & { shape: (number | null)[] };
 export interface NetOptions {
   inputShape: [number, number, number];
   numClasses: number;
-  seed?: number;
+  /** Per-channel mean and std, applied inside the model to [0, 1] pixels. */
+  normalize?: { mean: number[]; std: number[] };
+}
+
+/** The input and, when the model normalises its own input, the Standardize layer after it. */
+function stem(opts: NetOptions): [tfl.SymbolicTensor, Sym] {
+  const input = tfl.input({ shape: opts.inputShape, name: 'image' });
+  if (!opts.normalize) return [input, input as unknown as Sym];
+  const x = new Standardize({ ...opts.normalize, name: 'standardize' }).apply(input) as Sym;
+  return [input, x];
 }
 
 // PyTorch's BatchNorm2d: momentum 0.1 (Keras counts it the other way), eps 1e-5.
@@ -37,8 +47,7 @@ function relu6(x: Sym, name: string): Sym {
 
 /** cnn-small: two conv+pool stages and a dense head; `width` scales the channels. */
 export function cnn(opts: NetOptions, width = 32, hidden = 128): tfl.LayersModel {
-  const input = tfl.input({ shape: opts.inputShape, name: 'image' });
-  let x = input as unknown as Sym;
+  let [input, x] = stem(opts);
   x = conv(x, width, 3, 1, 'conv1', true);
   x = relu(x, 'relu1');
   x = tfl.layers.maxPooling2d({ poolSize: 2, strides: 2, name: 'pool1' }).apply(x) as Sym;
@@ -67,8 +76,8 @@ function basicBlock(x: Sym, cout: number, stride: number, name: string): Sym {
 /** resnet-mini: a stem and six basic blocks; `widths` gives the three stage widths. */
 export function resnet(opts: NetOptions, widths: [number, number, number] = [32, 64, 128]) {
   const [a, b, c] = widths;
-  const input = tfl.input({ shape: opts.inputShape, name: 'image' });
-  let x = relu(bn(conv(input as unknown as Sym, a, 3, 1, 'stem'), 'stem_bn'), 'stem_relu');
+  let [input, x] = stem(opts);
+  x = relu(bn(conv(x, a, 3, 1, 'stem'), 'stem_bn'), 'stem_relu');
   const plan: [number, number][] = [[a, 1], [a, 1], [b, 2], [b, 1], [c, 2], [c, 1]];
   plan.forEach(([cout, stride], i) => (x = basicBlock(x, cout, stride, `block${i + 1}`)));
   x = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as Sym;
@@ -88,8 +97,8 @@ function separable(x: Sym, cout: number, stride: number, name: string): Sym {
 /** mobilenet-mini: a stem and five depthwise-separable blocks; `scale` multiplies widths. */
 export function mobilenet(opts: NetOptions, scale = 1) {
   const w = (n: number) => Math.max(8, Math.round(n * scale));
-  const input = tfl.input({ shape: opts.inputShape, name: 'image' });
-  let x = relu6(bn(conv(input as unknown as Sym, w(32), 3, 1, 'stem'), 'stem_bn'), 'stem_relu');
+  let [input, x] = stem(opts);
+  x = relu6(bn(conv(x, w(32), 3, 1, 'stem'), 'stem_bn'), 'stem_relu');
   const plan: [number, number][] = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1]];
   plan.forEach(([cout, stride], i) => (x = separable(x, w(cout), stride, `block${i + 1}`)));
   x = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as Sym;
