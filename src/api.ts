@@ -1,0 +1,267 @@
+/**
+ * The library's entry points: `train` (hard labels), `distill` (MEAL V2) and
+ * `evaluateModels`. The CLI is a thin shell over these; a program calls them
+ * the same way with a resolved config.
+ */
+import * as path from 'node:path';
+import { tf, tfl } from './engine/tf.js';
+import { initEngine } from './engine/backend.js';
+import { selfCheck } from './engine/selfcheck.js';
+import type { MealConfig } from './config.js';
+import { loadSplit, resolveDataDir, type Dataset } from './data/dataset.js';
+import { epochBatches } from './data/loader.js';
+import { evaluate, type Accuracy } from './eval/evaluate.js';
+import { DistillTask } from './distill/task.js';
+import { LiveEnsemble } from './distill/soft-labels.js';
+import { buildModel, parameterCount } from './models/registry.js';
+import { loadModel, readModelMeta, saveModel, type ModelMeta } from './models/io.js';
+import { checkCompatible, loadTfjsTeacher, outputKindWarning, type Teacher } from './teachers/teacher.js';
+import { runLoop, type LoopResult, type ProgressSink } from './train/loop.js';
+import { Optimizer } from './train/optimizer.js';
+import { RunFolder } from './train/run.js';
+import { SupervisedTask } from './train/supervised.js';
+import type { Task } from './train/task.js';
+import { MealError } from './util/errors.js';
+import { silentLogger, type Logger } from './util/logger.js';
+
+export interface RunOptions {
+  log?: Logger;
+  progress?: ProgressSink;
+}
+
+export interface TableRow {
+  model: string;
+  role: 'teacher' | 'ensemble' | 'student (init)' | 'student (distilled)' | 'student';
+  params?: number;
+  top1: number;
+  top5: number;
+}
+
+export interface RunSummary {
+  command: 'train' | 'distill';
+  out: string;
+  backend: string;
+  threads: number;
+  data: { dir: string; train: number; test: number };
+  discriminatorMode?: string;
+  reported_similarity?: string;
+  table: TableRow[];
+  best?: LoopResult['best'];
+  resumedFrom?: number;
+  seconds: number;
+}
+
+/** Backend and self-check first: a missing kernel stops the run before any data is read. */
+async function startEngine(config: MealConfig, log: Logger) {
+  const engine = await initEngine({ backend: config.backend, threads: config.threads, log: (l) => log.info(l) });
+  selfCheck(engine.backend);
+  return engine;
+}
+
+function loadData(config: MealConfig): { dir: string; train: Dataset; test: Dataset } {
+  const dir = resolveDataDir(config.data.dir || undefined);
+  return {
+    dir,
+    train: loadSplit(dir, 'train', config.data.trainLimit),
+    test: loadSplit(dir, 'test', config.data.testLimit),
+  };
+}
+
+/** The student: restored from a checkpoint by the loop, initialised from a saved model, or new. */
+async function makeStudent(config: MealConfig, ds: Dataset): Promise<tfl.LayersModel> {
+  if (config.student.init) {
+    const model = await loadModel(config.student.init);
+    const meta = readModelMeta(config.student.init);
+    if (meta.numClasses !== ds.numClasses) {
+      throw new MealError(
+        'STUDENT_CLASSES',
+        `student init ${config.student.init} has ${meta.numClasses} classes, the data set has ${ds.numClasses}.`,
+      );
+    }
+    return model;
+  }
+  return buildModel(config.student.arch, {
+    inputShape: ds.shape,
+    numClasses: ds.numClasses,
+    normalize: { mean: config.data.mean, std: config.data.std },
+  });
+}
+
+function modelMeta(config: MealConfig, model: tfl.LayersModel, ds: Dataset, acc: Accuracy): ModelMeta {
+  return {
+    format: 'meal-model/1',
+    arch: config.student.init ? readModelMeta(config.student.init).arch : config.student.arch,
+    inputShape: ds.shape,
+    numClasses: ds.numClasses,
+    classNames: ds.classNames,
+    output: 'logits',
+    params: parameterCount(model),
+    top1: acc.top1,
+    testN: acc.n,
+  };
+}
+
+async function runTask(
+  task: Task,
+  config: MealConfig,
+  data: { dir: string; train: Dataset; test: Dataset },
+  engine: { backend: string; threads: number },
+  log: Logger,
+  progress: ProgressSink | undefined,
+  extraRows: TableRow[],
+  t0: number,
+): Promise<RunSummary> {
+  const run = new RunFolder(config.out);
+  run.writeJson('config.json', config);
+  const opt = new Optimizer(
+    { name: config.optim.name, momentum: config.optim.momentum, beta1: config.optim.beta1, beta2: config.optim.beta2, epsilon: config.optim.epsilon },
+    task.groups,
+  );
+  (task as { optimizer?: Optimizer }).optimizer = opt;
+  log.info(`backend: ${engine.backend}, ${engine.threads} thread${engine.threads > 1 ? 's' : ''}`);
+  log.info(`data: ${data.dir}, ${data.train.n} train / ${data.test.n} test images`);
+  for (const line of task.describe()) log.info(line);
+  log.info(
+    `optimiser: ${config.optim.name}, lr ${config.optim.lr}, schedule ${config.optim.schedule.kind}, ` +
+      `weight decay ${config.optim.weightDecay}, ${config.epochs} epochs, batch ${config.batchSize}`,
+  );
+
+  try {
+    const result = await runLoop(task, config, data, run, opt, log, progress);
+    await saveModel(task.student, run.modelDir, modelMeta(config, task.student, data.test, result.final));
+    const name = path.basename(path.resolve(config.out));
+    const rows: TableRow[] = [
+      ...extraRows,
+      {
+        model: name,
+        role: task.kind === 'distill' ? 'student (distilled)' : 'student',
+        params: parameterCount(task.student),
+        top1: result.final.top1,
+        top5: result.final.top5,
+      },
+    ];
+    const summary: RunSummary = {
+      command: task.kind,
+      out: config.out,
+      backend: engine.backend,
+      threads: engine.threads,
+      data: { dir: data.dir, train: data.train.n, test: data.test.n },
+      discriminatorMode: task.kind === 'distill' ? (config.distill.discriminator.enabled ? config.distill.discriminator.mode : 'off') : undefined,
+      reported_similarity: task.kind === 'distill' ? config.distill.report : undefined,
+      table: rows,
+      best: result.best,
+      resumedFrom: result.resumedFrom,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    run.writeJson('summary.json', summary);
+    return summary;
+  } finally {
+    opt.dispose();
+    task.dispose();
+  }
+}
+
+/** Hard-label training: teachers, baselines, and the student's initialisation. */
+export async function train(config: MealConfig, opts: RunOptions = {}): Promise<RunSummary> {
+  const t0 = performance.now();
+  const log = opts.log ?? silentLogger;
+  const engine = await startEngine(config, log);
+  const data = loadData(config);
+  const student = await makeStudent(config, data.train);
+  try {
+    return await runTask(new SupervisedTask(student, config), config, data, engine, log, opts.progress, [], t0);
+  } finally {
+    student.dispose();
+  }
+}
+
+export async function loadTeachers(dirs: string[]): Promise<Teacher[]> {
+  if (dirs.length === 0) {
+    throw new MealError('NO_TEACHERS', 'no teachers given: pass --teacher DIR (repeatable) or "teachers" in the recipe.');
+  }
+  const teachers: Teacher[] = [];
+  for (const d of dirs) teachers.push(await loadTfjsTeacher(d));
+  return teachers;
+}
+
+/** MEAL V2: the teachers' averaged probabilities distilled into a pre-trained student. */
+export async function distill(config: MealConfig, opts: RunOptions = {}): Promise<RunSummary> {
+  const t0 = performance.now();
+  const log = opts.log ?? silentLogger;
+  const engine = await startEngine(config, log);
+  const teachers = await loadTeachers(config.teachers);
+  const data = loadData(config);
+  checkCompatible(teachers, data.train.numClasses, data.train.shape);
+  if (!config.student.init) {
+    log.warn('no student.init given: MEAL V2 starts the student from pre-trained weights (§2.6); training from scratch.');
+  }
+  const student = await makeStudent(config, data.train);
+  const ensemble = new LiveEnsemble(teachers);
+  try {
+    // A first batch through every teacher catches a softmax declared as logits (cases.md #5).
+    const first = await epochBatches(data.train, 0, { batchSize: 64, shuffle: false, seed: 0 }).next();
+    if (!first.done) {
+      tf.tidy(() => {
+        const x = tf.tensor4d(first.value.x, [first.value.size, ...data.train.shape]);
+        for (const t of teachers) {
+          const warning = outputKindWarning(t, t.predict(x));
+          if (warning) log.warn(warning);
+        }
+      });
+    }
+
+    // The table's reference rows, all on the same test images.
+    const rows: TableRow[] = [];
+    for (const t of teachers) {
+      const acc = await evaluate((x) => t.predict(x), data.test, config.evalBatchSize);
+      rows.push({ model: t.name, role: 'teacher', params: t.params, top1: acc.top1, top5: acc.top5 });
+    }
+    if (teachers.length > 1) {
+      const acc = await evaluate((x) => ensemble.score(x), data.test, config.evalBatchSize);
+      rows.push({ model: `ensemble of ${teachers.length}`, role: 'ensemble', top1: acc.top1, top5: acc.top5 });
+    }
+    if (config.student.init && !config.resume) {
+      const acc = await evaluate((x) => student.apply(x, { training: false }) as tf.Tensor2D, data.test, config.evalBatchSize);
+      rows.push({ model: path.basename(path.resolve(config.student.init)), role: 'student (init)', params: parameterCount(student), top1: acc.top1, top5: acc.top5 });
+    }
+    for (const r of rows) log.info(`${r.role} ${r.model}: top-1 ${r.top1.toFixed(2)}% on ${data.test.n} test images`);
+
+    const task = new DistillTask(student, ensemble, config, data.train.numClasses);
+    return await runTask(task, config, data, engine, log, opts.progress, rows, t0);
+  } finally {
+    student.dispose();
+    teachers.forEach((t) => t.dispose());
+  }
+}
+
+/** Top-1/top-5 of saved models, each alone, and of their ensemble when there are several. */
+export async function evaluateModels(
+  config: MealConfig,
+  dirs: string[],
+  opts: { split?: 'train' | 'test'; log?: Logger } = {},
+): Promise<{ rows: TableRow[]; ensemble?: Accuracy }> {
+  const log = opts.log ?? silentLogger;
+  const engine = await initEngine({ backend: config.backend, threads: config.threads, log: (l) => log.info(l) });
+  void engine;
+  const teachers = await loadTeachers(dirs);
+  const dir = resolveDataDir(config.data.dir || undefined);
+  const split = opts.split ?? 'test';
+  const ds = loadSplit(dir, split, split === 'test' ? config.data.testLimit : config.data.trainLimit);
+  checkCompatible(teachers, ds.numClasses, ds.shape);
+  try {
+    const rows: TableRow[] = [];
+    for (const t of teachers) {
+      const acc = await evaluate((x) => t.predict(x), ds, config.evalBatchSize);
+      rows.push({ model: t.name, role: 'teacher', params: t.params, top1: acc.top1, top5: acc.top5 });
+    }
+    let ensemble: Accuracy | undefined;
+    if (teachers.length > 1) {
+      const live = new LiveEnsemble(teachers);
+      ensemble = await evaluate((x) => live.score(x), ds, config.evalBatchSize);
+      rows.push({ model: `ensemble of ${teachers.length}`, role: 'ensemble', top1: ensemble.top1, top5: ensemble.top5 });
+    }
+    return { rows, ensemble: ensemble ?? (rows[0] && { top1: rows[0].top1, top5: rows[0].top5, n: ds.n }) };
+  } finally {
+    teachers.forEach((t) => t.dispose());
+  }
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+/**
+ * The `meal` command: parses flags and a recipe, resolves one config, calls
+ * the library, and prints. One top-level catch turns any error into a message
+ * and a non-zero exit.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { distill, evaluateModels, train, type RunSummary } from '../api.js';
+import { readRecipe, resolveConfig, type DeepPartial, type MealConfig } from '../config.js';
+import { modelNames } from '../models/registry.js';
+import { MealError } from '../util/errors.js';
+import { teeLogger, type Logger } from '../util/logger.js';
+import { makeProgress } from './progress.js';
+import { formatTable } from './table.js';
+
+interface Flags {
+  recipe?: string;
+  data?: string;
+  out?: string;
+  arch?: string;
+  init?: string;
+  teacher?: string[];
+  model?: string[];
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  optimizer?: 'sgd' | 'adam';
+  seed?: number;
+  backend?: MealConfig['backend'];
+  threads?: number;
+  trainLimit?: number;
+  testLimit?: number;
+  discMode?: 'corrected' | 'faithful';
+  disc?: boolean;
+  resume?: boolean;
+  json?: boolean;
+  split?: 'train' | 'test';
+}
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new MealError('BAD_FLAG', `expected a whole number, got "${v}"`);
+  return n;
+};
+const float = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new MealError('BAD_FLAG', `expected a number, got "${v}"`);
+  return n;
+};
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Flags as a partial config: only what was given, so the recipe's values stand otherwise. */
+function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
+  const disc: Record<string, unknown> = {};
+  if (f.discMode) disc.mode = f.discMode;
+  if (f.disc === false) disc.enabled = false;
+  return {
+    seed: f.seed,
+    backend: f.backend,
+    threads: f.threads,
+    data: { dir: f.data, trainLimit: f.trainLimit, testLimit: f.testLimit },
+    student: { arch: f.arch, init: f.init },
+    teachers: f.teacher,
+    distill: Object.keys(disc).length ? { discriminator: disc } : undefined,
+    optim: { name: f.optimizer, lr: f.lr },
+    epochs: f.epochs,
+    batchSize: f.batchSize,
+    out: f.out,
+    resume: f.resume,
+  } as DeepPartial<MealConfig>;
+}
+
+function configFrom(f: Flags): MealConfig {
+  return resolveConfig(f.recipe ? readRecipe(f.recipe) : undefined, flagsToConfig(f));
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('-r, --recipe <file>', 'JSON recipe (see recipes/); flags override it')
+    .option('--data <dir>', 'folder with Fashion-MNIST IDX files (default ./data/fashion-mnist, then Debian\'s)')
+    .option('--train-limit <n>', 'use only the first N training images', int)
+    .option('--test-limit <n>', 'use only the first N test images', int)
+    .option('--seed <n>', 'random seed', int)
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'wasm', 'cpu', 'tensorflow']))
+    .option('--threads <n>', 'wasm threads (0 = one per core)', int);
+}
+
+function training(cmd: Command): Command {
+  return common(cmd)
+    .option('-o, --out <dir>', 'run folder')
+    .option('--epochs <n>', 'epochs', int)
+    .option('--batch-size <n>', 'batch size', int)
+    .option('--lr <x>', "the student's base learning rate", float)
+    .addOption(new Option('--optimizer <name>', 'optimiser').choices(['sgd', 'adam']))
+    .option('--resume', 'continue the run in --out from its last checkpoint');
+}
+
+/** Where the CLI's lines go: the terminal, and the run's log.txt when there is a run folder. */
+function cliLogger(out?: string): Logger {
+  const sinks: ((l: string) => void)[] = [(l) => process.stderr.write(l + '\n')];
+  if (out) {
+    fs.mkdirSync(out, { recursive: true });
+    sinks.push((l) => fs.appendFileSync(path.join(out, 'log.txt'), l + '\n'));
+  }
+  return teeLogger(...sinks);
+}
+
+function progressFor(config: MealConfig, log: Logger) {
+  return makeProgress({ tty: Boolean(process.stderr.isTTY), every: config.logEvery, write: (l) => log.info(l) });
+}
+
+function printSummary(s: RunSummary): void {
+  process.stdout.write('\n' + formatTable(s.table, s.data.test) + '\n');
+  process.stdout.write(`\nrun folder: ${s.out} (model in ${path.join(s.out, 'model')}), ${s.seconds.toFixed(0)} s\n`);
+}
+
+export function program(): Command {
+  const prog = new Command('meal')
+    .description('MEAL V2 ensemble knowledge distillation for TensorFlow.js')
+    .showHelpAfterError();
+
+  training(prog.command('train'))
+    .description('supervised (hard-label) training: teachers, baselines, student initialisation')
+    .option('--arch <name>', `architecture: ${modelNames().join(', ')}`)
+    .option('--init <dir>', 'start from a saved model')
+    .action(async (f: Flags) => {
+      const config = configFrom(f);
+      const log = cliLogger(config.out);
+      printSummary(await train(config, { log, progress: progressFor(config, log) }));
+    });
+
+  training(prog.command('distill'))
+    .description("MEAL V2: distil the teachers' averaged probabilities into a pre-trained student")
+    .option('-t, --teacher <dir>', 'teacher model folder (repeat for an ensemble)', collect)
+    .option('--init <dir>', 'the pre-trained student to start from')
+    .option('--arch <name>', 'student architecture when no --init is given')
+    .addOption(new Option('--disc-mode <mode>', 'discriminator mode').choices(['corrected', 'faithful']))
+    .option('--no-disc', 'turn the discriminator off (similarity loss only)')
+    .action(async (f: Flags) => {
+      const config = configFrom(f);
+      const log = cliLogger(config.out);
+      printSummary(await distill(config, { log, progress: progressFor(config, log) }));
+    });
+
+  common(prog.command('eval'))
+    .description('top-1 / top-5 of a model, or of the ensemble of several')
+    .option('-m, --model <dir>', 'model folder (repeat for an ensemble)', collect)
+    .option('-t, --teacher <dir>', 'teacher model folder (repeat for an ensemble)', collect)
+    .addOption(new Option('--split <name>', 'which split').choices(['train', 'test']).default('test'))
+    .option('--json', 'print {"top1", "top5", "n"} on the last line')
+    .action(async (f: Flags) => {
+      const config = configFrom(f);
+      const dirs = [...(f.model ?? []), ...(f.teacher ?? []), ...(f.model || f.teacher ? [] : config.teachers)];
+      const log = cliLogger();
+      const { rows, ensemble } = await evaluateModels(config, dirs, { split: f.split, log });
+      if (f.json) {
+        process.stdout.write(JSON.stringify({ top1: ensemble!.top1, top5: ensemble!.top5, n: ensemble!.n }) + '\n');
+      } else {
+        process.stdout.write(formatTable(rows, ensemble!.n) + '\n');
+      }
+    });
+
+  prog
+    .command('labels')
+    .description('pre-compute teacher soft labels once (FKD-style cache)')
+    .allowUnknownOption()
+    .action(() => {
+      throw new MealError(
+        'NOT_SUPPORTED',
+        '"meal labels" (the soft-label cache) is not supported yet; use "meal distill" with live teachers.',
+      );
+    });
+
+  return prog;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`\nerror: ${err.message}\n`);
+    if (!(err instanceof MealError) && process.env.MEAL_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+// Exit explicitly: a live wasm thread pool would otherwise keep Node running.
+main(process.argv).then((code) => process.exit(code));
