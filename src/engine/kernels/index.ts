@@ -1,31 +1,73 @@
 /**
- * The kernels this project adds to or replaces in the `wasm` backend, so that the reference nets
+ * The kernels this project adds to or replaces in the `wasm` backend so that the reference nets
  * train there (design.md §4): stock wasm lacks some gradient kernels, has slow ones, and one
- * that is wrong. Each kernel is checked against the `cpu` backend in test/engine/gradcheck.
+ * that is wrong. Each is checked against the `cpu` backend in test/engine/gradcheck.test.ts.
  */
 import { tf } from '../tf.js';
+import { batchMatMulKernel } from './batch_mat_mul.js';
+import { conv2dBackpropFilterKernel } from './conv2d_backprop_filter.js';
+import { conv2dBackpropInputKernel } from './conv2d_backprop_input.js';
+import { depthwiseBackpropFilterKernel } from './depthwise_backprop_filter.js';
+import { depthwiseBackpropInputKernel } from './depthwise_backprop_input.js';
+import { maxPoolGradKernel } from './max_pool_grad.js';
+import { oneHotKernel } from './one_hot.js';
+import { meanKernel, sumKernel } from './reduce.js';
+import { tileKernel } from './tile.js';
+import type { ProjectKernel } from './types.js';
 
-export interface ProjectKernel {
-  kernelName: string;
-  kernelFunc: tf.KernelFunc;
+export type { ProjectKernel } from './types.js';
+
+// Stock wasm kernels we replaced, by name, so that tests can compare with or restore them.
+const stockKernels = new Map<string, tf.KernelConfig>();
+
+function projectKernels(): ProjectKernel[] {
+  // Kernels that fall back to (or wrap) the stock one for cases they do not speed up.
+  const stock = (name: string) => stockKernels.get(name) ?? tf.getKernel(name, 'wasm');
+  return [
+    conv2dBackpropInputKernel,
+    conv2dBackpropFilterKernel,
+    depthwiseBackpropInputKernel,
+    depthwiseBackpropFilterKernel,
+    maxPoolGradKernel,
+    batchMatMulKernel(stock(tf.BatchMatMul)),
+    oneHotKernel(stock(tf.OneHot)),
+    tileKernel(stock(tf.Tile)),
+    sumKernel(stock(tf.Sum)),
+    meanKernel(stock(tf.Mean)),
+  ];
 }
 
-export const WASM_KERNELS: ProjectKernel[] = [];
+let registered: ProjectKernel[] | null = null;
 
-// Stock kernels we replaced, so that tests can put them back.
-const replaced = new Map<string, tf.KernelConfig>();
-let registered = false;
+/** Names of the kernels the project registers for `wasm`. */
+export function wasmKernelNames(): string[] {
+  return (registered ?? projectKernels()).map((k) => k.kernelName);
+}
 
 /** Registers every project kernel for `wasm`, replacing stock ones. Idempotent. */
 export function registerWasmKernels(): void {
   if (registered) return;
-  for (const k of WASM_KERNELS) {
+  registered = projectKernels();
+  for (const k of registered) {
     const stock = tf.getKernel(k.kernelName, 'wasm');
     if (stock) {
-      replaced.set(k.kernelName, stock);
+      stockKernels.set(k.kernelName, stock);
       tf.unregisterKernel(k.kernelName, 'wasm');
     }
-    tf.registerKernel({ kernelName: k.kernelName, backendName: 'wasm', kernelFunc: k.kernelFunc });
+    // The engine runs setup functions only for kernels registered when the backend starts;
+    // keeping the stock one's setup lets a restored stock kernel (tests) still work.
+    const setupFunc = k.setupFunc ?? stock?.setupFunc;
+    tf.registerKernel({ ...k, backendName: 'wasm', setupFunc });
   }
-  registered = true;
+}
+
+/** Puts stock wasm's kernels back (and removes the ones wasm lacks): for tests only. */
+export function unregisterWasmKernels(): void {
+  if (!registered) return;
+  for (const k of registered) {
+    tf.unregisterKernel(k.kernelName, 'wasm');
+    const stock = stockKernels.get(k.kernelName);
+    if (stock) tf.registerKernel(stock);
+  }
+  registered = null;
 }

@@ -1,0 +1,236 @@
+/**
+ * Every kernel the project registers for wasm, against the `cpu` backend's kernel of the same
+ * name on the same inputs: strides 1 and 2, 'same' and 'valid', odd sizes, batch 1, single
+ * channels. Relative error (max abs difference over max abs reference) <= 1e-4.
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initEngine } from '../../src/engine/backend.js';
+import { wasmKernelNames } from '../../src/engine/kernels/index.js';
+import { tf } from '../../src/engine/tf.js';
+
+const TOLERANCE = 1e-4;
+
+/** Deterministic uniform values in [lo, hi) (mulberry32), so failures reproduce. */
+function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    out[i] = lo + ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * (hi - lo));
+  }
+  return out;
+}
+
+type Inputs = Record<string, { shape: number[]; data: Float32Array }>;
+
+function random(shape: number[], seed: number, lo = -1, hi = 1) {
+  return { shape, data: values(shape.reduce((a, b) => a * b, 1), seed, lo, hi) };
+}
+
+/** Runs one kernel on one backend and returns its output values; leaves no tensor behind. */
+async function run(backend: string, kernel: string, inputs: Inputs, attrs: object) {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const ts: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.data, v.shape);
+  const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const result = { shape: out.shape, data: out.dataSync() as Float32Array };
+  tf.dispose([out, ...Object.values(ts)]);
+  assert.equal(tf.memory().numTensors, before, `${kernel} on ${backend} leaked tensors`);
+  return result;
+}
+
+async function check(kernel: string, inputs: Inputs, attrs: object) {
+  const want = await run('cpu', kernel, inputs, attrs);
+  const got = await run('wasm', kernel, inputs, attrs);
+  const label = `${kernel} ${JSON.stringify(attrs)} inputs ${JSON.stringify(
+    Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape])),
+  )}`;
+  assert.deepEqual(got.shape, want.shape, `${label}: shape`);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < want.data.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(got.data[i] - want.data[i]));
+    maxRef = Math.max(maxRef, Math.abs(want.data[i]));
+  }
+  const rel = maxDiff / Math.max(maxRef, 1e-6);
+  assert.ok(rel <= TOLERANCE, `${label}: relative error ${rel.toExponential(2)} > ${TOLERANCE}`);
+}
+
+/** Output size of a convolution or pooling window along one axis, as tfjs computes it. */
+function outSize(size: number, k: number, s: number, pad: string): number {
+  return pad === 'same' ? Math.ceil(size / s) : Math.floor((size - k) / s) + 1;
+}
+
+// [batch, height, width, in channels, kernel, stride, pad, out channels or multiplier]
+type ConvCase = [number, number, number, number, number, number, 'same' | 'valid', number];
+const CONV_CASES: ConvCase[] = [
+  [2, 7, 7, 3, 3, 1, 'same', 4],
+  [2, 7, 7, 3, 3, 2, 'same', 4],
+  [1, 9, 6, 2, 3, 2, 'valid', 3],
+  [1, 8, 8, 1, 3, 1, 'valid', 5],
+  [2, 9, 9, 1, 3, 2, 'same', 2],
+  [1, 6, 7, 5, 1, 2, 'same', 3],
+  [1, 11, 10, 2, 5, 2, 'same', 1],
+  [2, 5, 5, 6, 2, 2, 'valid', 2],
+  [1, 10, 8, 8, 3, 1, 'same', 6],
+];
+
+before(async () => {
+  await initEngine({ backend: 'wasm', threads: 2 });
+});
+
+describe('project wasm kernels match cpu', () => {
+  test('the kernels checked here are all the kernels the project registers', () => {
+    const checked = [
+      tf.Conv2DBackpropInput,
+      tf.Conv2DBackpropFilter,
+      tf.DepthwiseConv2dNativeBackpropInput,
+      tf.DepthwiseConv2dNativeBackpropFilter,
+      tf.MaxPoolGrad,
+      tf.BatchMatMul,
+      tf.OneHot,
+      tf.Tile,
+      tf.Sum,
+      tf.Mean,
+    ];
+    assert.deepEqual([...wasmKernelNames()].sort(), [...checked].sort());
+  });
+
+  test('Conv2DBackpropInput and Conv2DBackpropFilter', async () => {
+    for (const [i, [n, h, w, ci, k, s, pad, co]] of CONV_CASES.entries()) {
+      const oh = outSize(h, k, s, pad);
+      const ow = outSize(w, k, s, pad);
+      const dy = random([n, oh, ow, co], 10 * i + 1);
+      const attrs = { strides: [s, s], pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+      const filter = random([k, k, ci, co], 10 * i + 2);
+      await check(tf.Conv2DBackpropInput, { dy, filter }, { ...attrs, inputShape: [n, h, w, ci] });
+      const x = random([n, h, w, ci], 10 * i + 3);
+      await check(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: [k, k, ci, co] });
+    }
+  });
+
+  test('DepthwiseConv2dNativeBackpropInput and ...BackpropFilter, multipliers 1 and 2', async () => {
+    for (const [i, [n, h, w, c, k, s, pad, mult]] of CONV_CASES.entries()) {
+      const m = Math.min(mult, 2);
+      const oh = outSize(h, k, s, pad);
+      const ow = outSize(w, k, s, pad);
+      const dy = random([n, oh, ow, c * m], 10 * i + 4);
+      const attrs = { strides: [s, s], dilations: [1, 1], pad, dimRoundingMode: undefined };
+      const filter = random([k, k, c, m], 10 * i + 5);
+      await check(
+        tf.DepthwiseConv2dNativeBackpropInput,
+        { dy, filter },
+        { ...attrs, inputShape: [n, h, w, c] },
+      );
+      const x = random([n, h, w, c], 10 * i + 6);
+      await check(
+        tf.DepthwiseConv2dNativeBackpropFilter,
+        { x, dy },
+        { ...attrs, filterShape: [k, k, c, m] },
+      );
+    }
+  });
+
+  // [batch, height, width, channels, window, stride, pad]
+  const POOL_CASES: [number, number, number, number, number, number, 'same' | 'valid'][] = [
+    [2, 8, 8, 3, 2, 2, 'valid'],
+    [1, 7, 7, 1, 2, 2, 'same'],
+    [1, 7, 9, 2, 2, 2, 'valid'],
+    [2, 9, 7, 2, 3, 2, 'same'],
+    [1, 6, 6, 1, 3, 1, 'same'],
+    [1, 10, 10, 2, 3, 3, 'valid'],
+  ];
+
+  async function poolCheck(x: Inputs[string], win: number, s: number, pad: string) {
+    const attrs = { filterSize: [win, win], strides: [s, s], pad, dimRoundingMode: undefined };
+    await tf.setBackend('cpu');
+    const input = tf.tensor(x.data, x.shape);
+    const pooled = tf.maxPool(input as tf.Tensor4D, win, s, pad as 'same' | 'valid');
+    const output = { shape: pooled.shape, data: pooled.dataSync() as Float32Array };
+    const dy = random(pooled.shape, 99);
+    tf.dispose([input, pooled]);
+    await check(tf.MaxPoolGrad, { dy, input: x, output }, attrs);
+  }
+
+  test('MaxPoolGrad on mixed-sign inputs', async () => {
+    for (const [i, [n, h, w, c, win, s, pad]] of POOL_CASES.entries()) {
+      await poolCheck(random([n, h, w, c], 50 + i), win, s, pad);
+    }
+  });
+
+  test('MaxPoolGrad where every window maximum is <= 0 (stock wasm gets these wrong)', async () => {
+    for (const [i, [n, h, w, c, win, s, pad]] of POOL_CASES.entries()) {
+      await poolCheck(random([n, h, w, c], 70 + i, -3, -0.01), win, s, pad);
+    }
+  });
+
+  test('MaxPoolGrad with ties (ReLU zeros) sends each window gradient to one position', async () => {
+    const x = random([2, 8, 8, 2], 90);
+    x.data.forEach((v, i) => (x.data[i] = Math.max(0, Math.round(v * 2))));
+    await poolCheck(x, 2, 2, 'valid');
+    await poolCheck(x, 3, 2, 'same');
+  });
+
+  test('BatchMatMul, plain and transposed, batched', async () => {
+    const shapes: [number[], number[], boolean, boolean][] = [
+      [[1, 5, 7], [1, 7, 3], false, false],
+      [[1, 7, 5], [1, 7, 3], true, false],
+      [[1, 5, 7], [1, 3, 7], false, true],
+      [[3, 7, 5], [3, 3, 7], true, true],
+      [[2, 33, 17], [2, 33, 9], true, false],
+    ];
+    for (const [i, [a, b, transposeA, transposeB]] of shapes.entries()) {
+      const inputs = { a: random(a, 200 + i), b: random(b, 300 + i) };
+      await check(tf.BatchMatMul, inputs, { transposeA, transposeB });
+    }
+  });
+
+  test('Tile: broadcast-like and true repeats, ranks 1 to 4', async () => {
+    const cases: [number[], number[]][] = [
+      [[1, 1, 1, 5], [3, 4, 2, 1]],
+      [[2, 3], [2, 3]],
+      [[3, 1, 2, 1], [1, 4, 1, 3]],
+      [[7], [5]],
+      [[2, 2, 3, 2], [1, 1, 1, 1]],
+    ];
+    for (const [i, [shape, reps]] of cases.entries()) {
+      await check(tf.Tile, { x: random(shape, 400 + i) }, { reps });
+    }
+  });
+
+  test('Sum and Mean over leading, middle, trailing and scattered axes', async () => {
+    const cases: [number[], number[], boolean][] = [
+      [[8, 9, 7, 5], [0, 1, 2], false],
+      [[8, 9, 7, 5], [1, 2], true],
+      [[8, 9, 7, 5], [3], false],
+      [[8, 9, 7, 5], [0, 2], false],
+      [[64, 130], [0], false],
+      [[33, 17, 9], [0, 1, 2], true],
+    ];
+    for (const [i, [shape, axis, keepDims]] of cases.entries()) {
+      for (const kernel of [tf.Sum, tf.Mean]) {
+        await check(kernel, { x: random(shape, 500 + i) }, { axis, keepDims });
+      }
+    }
+  });
+
+  test('OneHot in float32 and int32 (stock wasm writes int bits into float outputs)', async () => {
+    for (const dtype of ['float32', 'int32']) {
+      const attrs = { depth: 5, onValue: 2, offValue: -1, dtype };
+      await tf.setBackend('cpu');
+      const want = tf.oneHot(tf.tensor1d([0, 4, 2, 9, 1], 'int32'), 5, 2, -1, dtype as 'float32');
+      const wantData = Array.from(want.dataSync());
+      want.dispose();
+      await tf.setBackend('wasm');
+      const indices = tf.tensor1d([0, 4, 2, 9, 1], 'int32');
+      const got = tf.engine().runKernel(tf.OneHot, { indices }, attrs) as tf.Tensor;
+      assert.deepEqual(Array.from(got.dataSync()), wantData);
+      assert.equal(got.dtype, dtype);
+      tf.dispose([indices, got]);
+    }
+  });
+});
