@@ -41,7 +41,9 @@ for (const net of values.nets.split(',')) {
     byName.set(k.name, e);
   }
   const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
-  console.log(`\n${net} on ${engine.backend}/${engine.threads}: step ${wall.toFixed(0)} ms (profiled)`);
+  console.log(
+    `\n${net} on ${engine.backend}/${engine.threads}: step ${wall.toFixed(0)} ms (profiled)`,
+  );
   for (const [name, e] of rows.slice(0, Number(values.top))) {
     const line = `${name.padEnd(36)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(4)}x`;
     console.log(`${line}  e.g. ${e.shapes.slice(0, 60)}`);

@@ -76,7 +76,9 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
 
 async function startWasm(threads: number, log: (line: string) => void): Promise<number> {
   if (wasmThreads === SHUT_DOWN) {
-    throw new Error('the wasm engine was shut down (shutdownEngine); start a new process to use it');
+    throw new Error(
+      'the wasm engine was shut down (shutdownEngine); start a new process to use it',
+    );
   }
   if (wasmThreads === null) {
     const wanted = Math.min(threads, MAX_WASM_THREADS);

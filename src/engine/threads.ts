@@ -46,7 +46,9 @@ type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
  * hash of the contents so that concurrent processes share one file and never see a partial one.
  */
 function workerFile(): string {
-  const { wasmWorkerContents } = require(join(WASM_OUT, 'tfjs-backend-wasm-threaded-simd.worker.js'));
+  const { wasmWorkerContents } = require(
+    join(WASM_OUT, 'tfjs-backend-wasm-threaded-simd.worker.js'),
+  );
   // tfjs escapes newlines the same way before making its Blob: the script has "\n" in strings.
   const text = (wasmWorkerContents as string).replace(/\n/g, '\\n');
   const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -68,7 +70,10 @@ async function createThreadedModule(threads: number): Promise<EmscriptenModule> 
       path.endsWith('.worker.js') ? worker : path.endsWith('.wasm') ? WASM_BINARY : prefix + path,
     // The workers load the factory from this file (tfjs would pass a Blob here).
     mainScriptUrlOrBlob: FACTORY_JS,
-    instantiateWasm(imports: WasmImports, receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void) {
+    instantiateWasm(
+      imports: WasmImports,
+      receive: (i: WebAssembly.Instance, m: WebAssembly.Module) => void,
+    ) {
       // The C++ side caps its pool at emscripten_num_logical_cores() / 2, read once when the
       // module starts; report twice the threads wanted so the cap lets them all through.
       const key = Object.keys(imports.env).find(
@@ -76,8 +81,8 @@ async function createThreadedModule(threads: number): Promise<EmscriptenModule> 
       );
       if (!key) throw new Error('tfjs-backend-wasm internals changed: no core-count import found');
       imports.env[key] = () => 2 * threads;
-      WebAssembly.instantiate(readFileSync(WASM_BINARY), imports as WebAssembly.Imports).then(
-        (r) => receive(r.instance, r.module),
+      WebAssembly.instantiate(readFileSync(WASM_BINARY), imports as WebAssembly.Imports).then((r) =>
+        receive(r.instance, r.module),
       );
       return {};
     },
@@ -95,7 +100,8 @@ export function registerThreadedWasm(threads: number, log: (line: string) => voi
     throw new Error(`threaded wasm needs 2..${MAX_WASM_THREADS} threads, got ${threads}`);
   }
   const stock = registryFactory().wasm;
-  if (!stock) throw new Error('the wasm backend is not registered: import @tensorflow/tfjs-backend-wasm');
+  if (!stock)
+    throw new Error('the wasm backend is not registered: import @tensorflow/tfjs-backend-wasm');
   tf.removeBackend('wasm');
   tf.registerBackend(
     'wasm',
@@ -129,11 +135,15 @@ async function threadedBackend(threads: number): Promise<tf.KernelBackend> {
   return backend;
 }
 
-type Registration = { factory: () => tf.KernelBackend | Promise<tf.KernelBackend>; priority: number };
+type Registration = {
+  factory: () => tf.KernelBackend | Promise<tf.KernelBackend>;
+  priority: number;
+};
 
 /** The engine's table of backend factories; tfjs has no public getter for one entry. */
 function registryFactory(): Record<string, Registration | undefined> {
-  return (tf.engine() as unknown as { registryFactory: Record<string, Registration> }).registryFactory;
+  return (tf.engine() as unknown as { registryFactory: Record<string, Registration> })
+    .registryFactory;
 }
 
 /**

@@ -19,7 +19,7 @@ function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    out[i] = lo + ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * (hi - lo));
+    out[i] = lo + (((t ^ (t >>> 14)) >>> 0) / 4294967296) * (hi - lo);
   }
   return out;
 }
@@ -27,7 +27,15 @@ function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
 type Inputs = Record<string, { shape: number[]; data: Float32Array }>;
 
 function random(shape: number[], seed: number, lo = -1, hi = 1) {
-  return { shape, data: values(shape.reduce((a, b) => a * b, 1), seed, lo, hi) };
+  return {
+    shape,
+    data: values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+      lo,
+      hi,
+    ),
+  };
 }
 
 /** Runs one kernel on one backend and returns its output values; leaves no tensor behind. */
@@ -191,11 +199,23 @@ describe('project wasm kernels match cpu', () => {
 
   test('Tile: broadcast-like and true repeats, ranks 1 to 4', async () => {
     const cases: [number[], number[]][] = [
-      [[1, 1, 1, 5], [3, 4, 2, 1]],
-      [[2, 3], [2, 3]],
-      [[3, 1, 2, 1], [1, 4, 1, 3]],
+      [
+        [1, 1, 1, 5],
+        [3, 4, 2, 1],
+      ],
+      [
+        [2, 3],
+        [2, 3],
+      ],
+      [
+        [3, 1, 2, 1],
+        [1, 4, 1, 3],
+      ],
       [[7], [5]],
-      [[2, 2, 3, 2], [1, 1, 1, 1]],
+      [
+        [2, 2, 3, 2],
+        [1, 1, 1, 1],
+      ],
     ];
     for (const [i, [shape, reps]] of cases.entries()) {
       await check(tf.Tile, { x: random(shape, 400 + i) }, { reps });

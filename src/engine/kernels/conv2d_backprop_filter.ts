@@ -69,4 +69,7 @@ function conv2dBackpropFilter({ inputs, attrs }: KernelArgs): tf.Tensor {
   });
 }
 
-export const conv2dBackpropFilterKernel = projectKernel(tf.Conv2DBackpropFilter, conv2dBackpropFilter);
+export const conv2dBackpropFilterKernel = projectKernel(
+  tf.Conv2DBackpropFilter,
+  conv2dBackpropFilter,
+);

@@ -45,4 +45,7 @@ function depthwiseBackpropFilter({ inputs, attrs }: KernelArgs): tf.Tensor {
   });
 }
 
-export const depthwiseBackpropFilterKernel = projectKernel(tf.DepthwiseConv2dNativeBackpropFilter, depthwiseBackpropFilter);
+export const depthwiseBackpropFilterKernel = projectKernel(
+  tf.DepthwiseConv2dNativeBackpropFilter,
+  depthwiseBackpropFilter,
+);

@@ -30,4 +30,7 @@ function depthwiseBackpropInput({ inputs, attrs }: KernelArgs): tf.Tensor {
   });
 }
 
-export const depthwiseBackpropInputKernel = projectKernel(tf.DepthwiseConv2dNativeBackpropInput, depthwiseBackpropInput);
+export const depthwiseBackpropInputKernel = projectKernel(
+  tf.DepthwiseConv2dNativeBackpropInput,
+  depthwiseBackpropInput,
+);

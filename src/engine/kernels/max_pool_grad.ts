@@ -25,7 +25,14 @@ interface PoolAttrs {
 function maxPoolGrad({ inputs, attrs }: KernelArgs): tf.Tensor {
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as PoolAttrs;
   const xShape = inputs.input.shape as [number, number, number, number];
-  const info = tf.backend_util.computePool2DInfo(xShape, filterSize, strides, 1, pad, dimRoundingMode);
+  const info = tf.backend_util.computePool2DInfo(
+    xShape,
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
   const { outHeight: oh, outWidth: ow, inHeight, inWidth } = info;
   const [n, , , c] = xShape;

@@ -19,7 +19,11 @@ function blockShape(shape: number[], axes: number[]): [number, number, number] |
   const prod = (a: number[]) => a.reduce((p, d) => p * d, 1);
   const first = sorted[0];
   const last = sorted[sorted.length - 1];
-  return [prod(shape.slice(0, first)), prod(shape.slice(first, last + 1)), prod(shape.slice(last + 1))];
+  return [
+    prod(shape.slice(0, first)),
+    prod(shape.slice(first, last + 1)),
+    prod(shape.slice(last + 1)),
+  ];
 }
 
 function reduceKernel(kernelName: string, stock: tf.KernelConfig, scaleBySize: boolean) {

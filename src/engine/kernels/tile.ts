@@ -29,18 +29,28 @@ function factors(shape: number[], reps: number[]): { size: number; repeat: boole
 }
 
 export function tileKernel(stock: tf.KernelConfig) {
-  return projectKernel(tf.Tile, (args: KernelArgs) => {
-    const x = args.inputs.x;
-    const reps = (args.attrs as { reps: number[] }).reps;
-    const f = factors(x.shape, reps);
-    if (x.dtype === 'bool' || f.length > MAX_BROADCAST_RANK || !f.some((v) => v.repeat)) {
-      return stock.kernelFunc(args) as tf.TensorInfo;
-    }
-    const outShape = x.shape.map((d, i) => d * reps[i]);
-    return tf.tidy(() => {
-      const data = tf.reshape(asTensor(x), f.map((v) => (v.repeat ? 1 : v.size)));
-      const zeros = tf.zeros(f.map((v) => (v.repeat ? v.size : 1)), x.dtype);
-      return tf.reshape(tf.add(data, zeros), outShape);
-    });
-  }, stock.setupFunc);
+  return projectKernel(
+    tf.Tile,
+    (args: KernelArgs) => {
+      const x = args.inputs.x;
+      const reps = (args.attrs as { reps: number[] }).reps;
+      const f = factors(x.shape, reps);
+      if (x.dtype === 'bool' || f.length > MAX_BROADCAST_RANK || !f.some((v) => v.repeat)) {
+        return stock.kernelFunc(args) as tf.TensorInfo;
+      }
+      const outShape = x.shape.map((d, i) => d * reps[i]);
+      return tf.tidy(() => {
+        const data = tf.reshape(
+          asTensor(x),
+          f.map((v) => (v.repeat ? 1 : v.size)),
+        );
+        const zeros = tf.zeros(
+          f.map((v) => (v.repeat ? v.size : 1)),
+          x.dtype,
+        );
+        return tf.reshape(tf.add(data, zeros), outShape);
+      });
+    },
+    stock.setupFunc,
+  );
 }

@@ -35,7 +35,14 @@ interface AxisPhase {
  * contributing taps are kh ≡ u (mod s), from output rows q = (u - kh) / s. Rows are computed
  * for n = ceil(inSize / s) positions per phase; any beyond inSize are cut after interleaving.
  */
-function axisPhase(r: number, stride: number, kernel: number, padBefore: number, outSize: number, inSize: number): AxisPhase {
+function axisPhase(
+  r: number,
+  stride: number,
+  kernel: number,
+  padBefore: number,
+  outSize: number,
+  inSize: number,
+): AxisPhase {
   const tap = (r + padBefore) % stride;
   const count = tap < kernel ? Math.ceil((kernel - tap) / stride) : 0;
   const firstQ = Math.floor((r + padBefore) / stride);

@@ -97,8 +97,8 @@ export function interleave(phases: tf.Tensor4D[][]): tf.Tensor4D {
   const sw = phases[0].length;
   const [n, nh, nw, c] = phases[0][0].shape;
   if (sh === 1 && sw === 1) return phases[0][0];
-  const rows = phases.map((row) =>
-    sw === 1 ? row[0] : tf.reshape(tf.stack(row, 3), [n, nh, nw * sw, c]), // (N, nh, nw*sw, C)
+  const rows = phases.map(
+    (row) => (sw === 1 ? row[0] : tf.reshape(tf.stack(row, 3), [n, nh, nw * sw, c])), // (N, nh, nw*sw, C)
   );
   if (sh === 1) return rows[0] as tf.Tensor4D;
   return tf.reshape(tf.stack(rows, 2), [n, nh * sh, nw * sw, c]); // (N, nh*sh, nw*sw, C)
