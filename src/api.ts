@@ -14,7 +14,7 @@ import { evaluate, type Accuracy } from './eval/evaluate.js';
 import { DistillTask } from './distill/task.js';
 import { LiveEnsemble } from './distill/soft-labels.js';
 import { buildModel, parameterCount } from './models/registry.js';
-import { loadModel, readModelMeta, saveModel, type ModelMeta } from './models/io.js';
+import { loadModel, modelName, readModelMeta, saveModel, type ModelMeta } from './models/io.js';
 import { checkCompatible, loadTfjsTeacher, outputKindWarning, type Teacher } from './teachers/teacher.js';
 import { runLoop, type LoopResult, type ProgressSink } from './train/loop.js';
 import { Optimizer } from './train/optimizer.js';
@@ -51,9 +51,14 @@ export interface RunSummary {
   seconds: number;
 }
 
+/** The backend the config asks for; threads 0 means one per core. */
+function engineFor(config: MealConfig, log: Logger) {
+  return initEngine({ backend: config.backend, threads: config.threads || undefined, log: (l: string) => log.info(l) });
+}
+
 /** Backend and self-check first: a missing kernel stops the run before any data is read. */
 async function startEngine(config: MealConfig, log: Logger) {
-  const engine = await initEngine({ backend: config.backend, threads: config.threads, log: (l) => log.info(l) });
+  const engine = await engineFor(config, log);
   selfCheck(engine.backend);
   return engine;
 }
@@ -222,7 +227,7 @@ export async function distill(config: MealConfig, opts: RunOptions = {}): Promis
     }
     if (config.student.init && !config.resume) {
       const acc = await evaluate((x) => student.apply(x, { training: false }) as tf.Tensor2D, data.test, config.evalBatchSize);
-      rows.push({ model: path.basename(path.resolve(config.student.init)), role: 'student (init)', params: parameterCount(student), top1: acc.top1, top5: acc.top5 });
+      rows.push({ model: modelName(config.student.init), role: 'student (init)', params: parameterCount(student), top1: acc.top1, top5: acc.top5 });
     }
     for (const r of rows) log.info(`${r.role} ${r.model}: top-1 ${r.top1.toFixed(2)}% on ${data.test.n} test images`);
 
@@ -241,8 +246,7 @@ export async function evaluateModels(
   opts: { split?: 'train' | 'test'; log?: Logger } = {},
 ): Promise<{ rows: TableRow[]; ensemble?: Accuracy }> {
   const log = opts.log ?? silentLogger;
-  const engine = await initEngine({ backend: config.backend, threads: config.threads, log: (l) => log.info(l) });
-  void engine;
+  await engineFor(config, log);
   const teachers = await loadTeachers(dirs);
   const dir = resolveDataDir(config.data.dir || undefined);
   const split = opts.split ?? 'test';

@@ -26,6 +26,12 @@ export interface ModelMeta {
   testN?: number;
 }
 
+/** A model's display name: its folder, or the run folder above a run's model/ folder. */
+export function modelName(dir: string): string {
+  const abs = path.resolve(stripFileScheme(dir));
+  return path.basename(abs) === 'model' ? path.basename(path.dirname(abs)) : path.basename(abs);
+}
+
 export function stripFileScheme(p: string): string {
   return p.startsWith('file://') ? p.slice('file://'.length) : p;
 }

@@ -73,12 +73,15 @@ function basicBlock(x: Sym, cout: number, stride: number, name: string): Sym {
   return relu(sum, `${name}_out`);
 }
 
-/** resnet-mini: a stem and six basic blocks; `widths` gives the three stage widths. */
-export function resnet(opts: NetOptions, widths: [number, number, number] = [32, 64, 128]) {
-  const [a, b, c] = widths;
+/** A stage plan: one basic block per entry, as [output width, stride]. */
+export type ResnetPlan = [number, number][];
+
+export const RESNET_MINI: ResnetPlan = [[32, 1], [32, 1], [64, 2], [64, 1], [128, 2], [128, 1]];
+
+/** resnet-mini: a stem of the first block's width and one basic block per plan entry. */
+export function resnet(opts: NetOptions, plan: ResnetPlan = RESNET_MINI) {
   let [input, x] = stem(opts);
-  x = relu(bn(conv(x, a, 3, 1, 'stem'), 'stem_bn'), 'stem_relu');
-  const plan: [number, number][] = [[a, 1], [a, 1], [b, 2], [b, 1], [c, 2], [c, 1]];
+  x = relu(bn(conv(x, plan[0][0], 3, 1, 'stem'), 'stem_bn'), 'stem_relu');
   plan.forEach(([cout, stride], i) => (x = basicBlock(x, cout, stride, `block${i + 1}`)));
   x = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as Sym;
   const logits = tfl.layers.dense({ units: opts.numClasses, name: 'logits' }).apply(x) as Sym;
@@ -102,6 +105,17 @@ export function mobilenet(opts: NetOptions, scale = 1) {
   const plan: [number, number][] = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1]];
   plan.forEach(([cout, stride], i) => (x = separable(x, w(cout), stride, `block${i + 1}`)));
   x = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as Sym;
+  const logits = tfl.layers.dense({ units: opts.numClasses, name: 'logits' }).apply(x) as Sym;
+  return tfl.model({ inputs: input, outputs: logits as never });
+}
+
+/** A multilayer perceptron: a cheap, differently-biased teacher for an ensemble. */
+export function mlp(opts: NetOptions, hidden: number[] = [512, 256]) {
+  let [input, x] = stem(opts);
+  x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as Sym;
+  hidden.forEach((units, i) => {
+    x = tfl.layers.dense({ units, activation: 'relu', name: `fc${i + 1}` }).apply(x) as Sym;
+  });
   const logits = tfl.layers.dense({ units: opts.numClasses, name: 'logits' }).apply(x) as Sym;
   return tfl.model({ inputs: input, outputs: logits as never });
 }

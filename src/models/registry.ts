@@ -3,7 +3,7 @@
  * class count. Shared code never branches on a model's name.
  */
 import { tfl } from '../engine/tf.js';
-import { cnn, mobilenet, resnet, type NetOptions } from './reference.js';
+import { cnn, mlp, mobilenet, resnet, type NetOptions } from './reference.js';
 
 export interface ModelSpec {
   description: string;
@@ -15,7 +15,11 @@ const REGISTRY: Record<string, ModelSpec> = {
   'cnn-tiny': { description: 'cnn-small at a quarter width: a student-sized net', build: (o) => cnn(o, 8, 32) },
   'cnn-wide': { description: 'cnn-small at double width: a teacher-sized net', build: (o) => cnn(o, 64, 256) },
   'resnet-mini': { description: 'design.md §5 resnet-mini (696,042 params)', build: (o) => resnet(o) },
-  'resnet-tiny': { description: 'resnet-mini at half width', build: (o) => resnet(o, [16, 32, 64]) },
+  'resnet-tiny': {
+    description: 'three basic blocks, 16/1, 32/2, 64/2: a teacher-sized ResNet about 2x cnn-small in compute',
+    build: (o) => resnet(o, [[16, 1], [32, 2], [64, 2]]),
+  },
+  mlp: { description: 'a 784-512-256-10 perceptron: a cheap teacher with other biases than a CNN', build: (o) => mlp(o) },
   'mobilenet-mini': { description: 'design.md §5 mobilenet-mini (136,202 params)', build: (o) => mobilenet(o) },
   'mobilenet-tiny': { description: 'mobilenet-mini at half width', build: (o) => mobilenet(o, 0.5) },
 };

@@ -4,10 +4,9 @@
  * inference mode (BatchNorm uses its moving statistics) and none of their
  * weights is ever handed to an optimiser (design.md §2.1).
  */
-import * as path from 'node:path';
 import { tf, tfl } from '../engine/tf.js';
 import type { OutputKind } from '../distill/losses.js';
-import { loadModel, readModelMeta, stripFileScheme } from '../models/io.js';
+import { loadModel, modelName, readModelMeta, stripFileScheme } from '../models/io.js';
 import { MealError } from '../util/errors.js';
 
 export interface Teacher {
@@ -58,7 +57,7 @@ export async function loadTfjsTeacher(dir: string): Promise<Teacher> {
       `teacher ${dir}: meal.json says ${meta.numClasses} classes, the model outputs ${out[out.length - 1]}.`,
     );
   }
-  return new TfjsTeacher(path.basename(path.resolve(dir)), model, meta.numClasses, meta.inputShape, meta.output, meta.top1, meta.params);
+  return new TfjsTeacher(modelName(dir), model, meta.numClasses, meta.inputShape, meta.output, meta.top1, meta.params);
 }
 
 /**

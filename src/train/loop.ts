@@ -3,6 +3,7 @@
  * schedules, the step, a finite-loss guard, evaluation each epoch, metrics,
  * atomic checkpoints (last and best) and exact resume.
  */
+import * as fs from 'node:fs';
 import { tf } from '../engine/tf.js';
 import { batchCount, epochBatches } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
@@ -137,6 +138,8 @@ export async function runLoop(
     start = ckpt.epoch + 1;
     resumedFrom = ckpt.epoch;
     run.truncateMetrics(ckpt.epoch);
+    // A crash between writing last.ckpt and best.ckpt leaves the best one to rewrite.
+    if (best?.epoch === ckpt.epoch && !fs.existsSync(run.bestCheckpoint)) saveCheckpoint(run.bestCheckpoint, ckpt);
     log.info(`resumed from ${run.lastCheckpoint}: epoch ${ckpt.epoch + 1} of ${epochs} done, continuing at ${start + 1}`);
   }
 
