@@ -123,7 +123,6 @@ async function runTask(
     task.groups,
   );
   (task as { optimizer?: Optimizer }).optimizer = opt;
-  log.info(`backend: ${engine.backend}, ${engine.threads} thread${engine.threads > 1 ? 's' : ''}`);
   log.info(`data: ${data.dir}, ${data.train.n} train / ${data.test.n} test images`);
   for (const line of task.describe()) log.info(line);
   log.info(

@@ -37,6 +37,8 @@ interface Flags {
   resume?: boolean;
   json?: boolean;
   split?: 'train' | 'test';
+  cropPadding?: number;
+  flip?: boolean;
 }
 
 const int = (v: string) => {
@@ -60,7 +62,7 @@ function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
     seed: f.seed,
     backend: f.backend,
     threads: f.threads,
-    data: { dir: f.data, trainLimit: f.trainLimit, testLimit: f.testLimit },
+    data: { dir: f.data, trainLimit: f.trainLimit, testLimit: f.testLimit, cropPadding: f.cropPadding, flip: f.flip },
     student: { arch: f.arch, init: f.init },
     teachers: f.teacher,
     distill: Object.keys(disc).length ? { discriminator: disc } : undefined,
@@ -94,6 +96,8 @@ function training(cmd: Command): Command {
     .option('--batch-size <n>', 'batch size', int)
     .option('--lr <x>', "the student's base learning rate", float)
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['sgd', 'adam']))
+    .option('--crop-padding <n>', 'zero padding of the random crop, pixels (0 = no crop)', int)
+    .option('--no-flip', 'no random horizontal flips')
     .option('--resume', 'continue the run in --out from its last checkpoint');
 }
 
