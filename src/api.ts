@@ -15,7 +15,12 @@ import { DistillTask } from './distill/task.js';
 import { LiveEnsemble } from './distill/soft-labels.js';
 import { buildModel, parameterCount } from './models/registry.js';
 import { loadModel, modelName, readModelMeta, saveModel, type ModelMeta } from './models/io.js';
-import { checkCompatible, loadTfjsTeacher, outputKindWarning, type Teacher } from './teachers/teacher.js';
+import {
+  checkCompatible,
+  loadTfjsTeacher,
+  outputKindWarning,
+  type Teacher,
+} from './teachers/teacher.js';
 import { runLoop, type LoopResult, type ProgressSink } from './train/loop.js';
 import { Optimizer } from './train/optimizer.js';
 import { RunFolder } from './train/run.js';
@@ -53,7 +58,11 @@ export interface RunSummary {
 
 /** The backend the config asks for; threads 0 means one per core. */
 function engineFor(config: MealConfig, log: Logger) {
-  return initEngine({ backend: config.backend, threads: config.threads || undefined, log: (l: string) => log.info(l) });
+  return initEngine({
+    backend: config.backend,
+    threads: config.threads || undefined,
+    log: (l: string) => log.info(l),
+  });
 }
 
 /** Backend and self-check first: a missing kernel stops the run before any data is read. */
@@ -92,7 +101,12 @@ async function makeStudent(config: MealConfig, ds: Dataset): Promise<tfl.LayersM
   });
 }
 
-function modelMeta(config: MealConfig, model: tfl.LayersModel, ds: Dataset, acc: Accuracy): ModelMeta {
+function modelMeta(
+  config: MealConfig,
+  model: tfl.LayersModel,
+  ds: Dataset,
+  acc: Accuracy,
+): ModelMeta {
   return {
     format: 'meal-model/1',
     arch: config.student.init ? readModelMeta(config.student.init).arch : config.student.arch,
@@ -119,7 +133,13 @@ async function runTask(
   const run = new RunFolder(config.out);
   run.writeJson('config.json', config);
   const opt = new Optimizer(
-    { name: config.optim.name, momentum: config.optim.momentum, beta1: config.optim.beta1, beta2: config.optim.beta2, epsilon: config.optim.epsilon },
+    {
+      name: config.optim.name,
+      momentum: config.optim.momentum,
+      beta1: config.optim.beta1,
+      beta2: config.optim.beta2,
+      epsilon: config.optim.epsilon,
+    },
     task.groups,
   );
   (task as { optimizer?: Optimizer }).optimizer = opt;
@@ -132,7 +152,11 @@ async function runTask(
 
   try {
     const result = await runLoop(task, config, data, run, opt, log, progress);
-    await saveModel(task.student, run.modelDir, modelMeta(config, task.student, data.test, result.final));
+    await saveModel(
+      task.student,
+      run.modelDir,
+      modelMeta(config, task.student, data.test, result.final),
+    );
     const name = path.basename(path.resolve(config.out));
     const rows: TableRow[] = [
       ...extraRows,
@@ -150,7 +174,12 @@ async function runTask(
       backend: engine.backend,
       threads: engine.threads,
       data: { dir: data.dir, train: data.train.n, test: data.test.n },
-      discriminatorMode: task.kind === 'distill' ? (config.distill.discriminator.enabled ? config.distill.discriminator.mode : 'off') : undefined,
+      discriminatorMode:
+        task.kind === 'distill'
+          ? config.distill.discriminator.enabled
+            ? config.distill.discriminator.mode
+            : 'off'
+          : undefined,
       reported_similarity: task.kind === 'distill' ? config.distill.report : undefined,
       table: rows,
       best: result.best,
@@ -173,7 +202,16 @@ export async function train(config: MealConfig, opts: RunOptions = {}): Promise<
   const data = loadData(config);
   const student = await makeStudent(config, data.train);
   try {
-    return await runTask(new SupervisedTask(student, config), config, data, engine, log, opts.progress, [], t0);
+    return await runTask(
+      new SupervisedTask(student, config),
+      config,
+      data,
+      engine,
+      log,
+      opts.progress,
+      [],
+      t0,
+    );
   } finally {
     student.dispose();
   }
@@ -181,7 +219,10 @@ export async function train(config: MealConfig, opts: RunOptions = {}): Promise<
 
 export async function loadTeachers(dirs: string[]): Promise<Teacher[]> {
   if (dirs.length === 0) {
-    throw new MealError('NO_TEACHERS', 'no teachers given: pass --teacher DIR (repeatable) or "teachers" in the recipe.');
+    throw new MealError(
+      'NO_TEACHERS',
+      'no teachers given: pass --teacher DIR (repeatable) or "teachers" in the recipe.',
+    );
   }
   const teachers: Teacher[] = [];
   for (const d of dirs) teachers.push(await loadTfjsTeacher(d));
@@ -197,13 +238,19 @@ export async function distill(config: MealConfig, opts: RunOptions = {}): Promis
   const data = loadData(config);
   checkCompatible(teachers, data.train.numClasses, data.train.shape);
   if (!config.student.init) {
-    log.warn('no student.init given: MEAL V2 starts the student from pre-trained weights (§2.6); training from scratch.');
+    log.warn(
+      'no student.init given: MEAL V2 starts the student from pre-trained weights (§2.6); training from scratch.',
+    );
   }
   const student = await makeStudent(config, data.train);
   const ensemble = new LiveEnsemble(teachers);
   try {
     // A first batch through every teacher catches a softmax declared as logits (cases.md #5).
-    const first = await epochBatches(data.train, 0, { batchSize: 64, shuffle: false, seed: 0 }).next();
+    const first = await epochBatches(data.train, 0, {
+      batchSize: 64,
+      shuffle: false,
+      seed: 0,
+    }).next();
     if (!first.done) {
       tf.tidy(() => {
         const x = tf.tensor4d(first.value.x, [first.value.size, ...data.train.shape]);
@@ -218,17 +265,39 @@ export async function distill(config: MealConfig, opts: RunOptions = {}): Promis
     const rows: TableRow[] = [];
     for (const t of teachers) {
       const acc = await evaluate((x) => t.predict(x), data.test, config.evalBatchSize);
-      rows.push({ model: t.name, role: 'teacher', params: t.params, top1: acc.top1, top5: acc.top5 });
+      rows.push({
+        model: t.name,
+        role: 'teacher',
+        params: t.params,
+        top1: acc.top1,
+        top5: acc.top5,
+      });
     }
     if (teachers.length > 1) {
       const acc = await evaluate((x) => ensemble.score(x), data.test, config.evalBatchSize);
-      rows.push({ model: `ensemble of ${teachers.length}`, role: 'ensemble', top1: acc.top1, top5: acc.top5 });
+      rows.push({
+        model: `ensemble of ${teachers.length}`,
+        role: 'ensemble',
+        top1: acc.top1,
+        top5: acc.top5,
+      });
     }
     if (config.student.init && !config.resume) {
-      const acc = await evaluate((x) => student.apply(x, { training: false }) as tf.Tensor2D, data.test, config.evalBatchSize);
-      rows.push({ model: modelName(config.student.init), role: 'student (init)', params: parameterCount(student), top1: acc.top1, top5: acc.top5 });
+      const acc = await evaluate(
+        (x) => student.apply(x, { training: false }) as tf.Tensor2D,
+        data.test,
+        config.evalBatchSize,
+      );
+      rows.push({
+        model: modelName(config.student.init),
+        role: 'student (init)',
+        params: parameterCount(student),
+        top1: acc.top1,
+        top5: acc.top5,
+      });
     }
-    for (const r of rows) log.info(`${r.role} ${r.model}: top-1 ${r.top1.toFixed(2)}% on ${data.test.n} test images`);
+    for (const r of rows)
+      log.info(`${r.role} ${r.model}: top-1 ${r.top1.toFixed(2)}% on ${data.test.n} test images`);
 
     const task = new DistillTask(student, ensemble, config, data.train.numClasses);
     return await runTask(task, config, data, engine, log, opts.progress, rows, t0);
@@ -249,21 +318,39 @@ export async function evaluateModels(
   const teachers = await loadTeachers(dirs);
   const dir = resolveDataDir(config.data.dir || undefined);
   const split = opts.split ?? 'test';
-  const ds = loadSplit(dir, split, split === 'test' ? config.data.testLimit : config.data.trainLimit);
+  const ds = loadSplit(
+    dir,
+    split,
+    split === 'test' ? config.data.testLimit : config.data.trainLimit,
+  );
   checkCompatible(teachers, ds.numClasses, ds.shape);
   try {
     const rows: TableRow[] = [];
     for (const t of teachers) {
       const acc = await evaluate((x) => t.predict(x), ds, config.evalBatchSize);
-      rows.push({ model: t.name, role: 'teacher', params: t.params, top1: acc.top1, top5: acc.top5 });
+      rows.push({
+        model: t.name,
+        role: 'teacher',
+        params: t.params,
+        top1: acc.top1,
+        top5: acc.top5,
+      });
     }
     let ensemble: Accuracy | undefined;
     if (teachers.length > 1) {
       const live = new LiveEnsemble(teachers);
       ensemble = await evaluate((x) => live.score(x), ds, config.evalBatchSize);
-      rows.push({ model: `ensemble of ${teachers.length}`, role: 'ensemble', top1: ensemble.top1, top5: ensemble.top5 });
+      rows.push({
+        model: `ensemble of ${teachers.length}`,
+        role: 'ensemble',
+        top1: ensemble.top1,
+        top5: ensemble.top5,
+      });
     }
-    return { rows, ensemble: ensemble ?? (rows[0] && { top1: rows[0].top1, top5: rows[0].top5, n: ds.n }) };
+    return {
+      rows,
+      ensemble: ensemble ?? (rows[0] && { top1: rows[0].top1, top5: rows[0].top5, n: ds.n }),
+    };
   } finally {
     teachers.forEach((t) => t.dispose());
   }

@@ -114,7 +114,11 @@ const posInt = { type: 'integer', minimum: 1 };
 const nonNegInt = { type: 'integer', minimum: 0 };
 const positive = { type: 'number', exclusiveMinimum: 0 };
 const nonNeg = { type: 'number', minimum: 0 };
-const obj = (properties: Record<string, unknown>) => ({ type: 'object', additionalProperties: false, properties });
+const obj = (properties: Record<string, unknown>) => ({
+  type: 'object',
+  additionalProperties: false,
+  properties,
+});
 
 export const SCHEMA = obj({
   $schema: { type: 'string' },
@@ -154,8 +158,18 @@ export const SCHEMA = obj({
     schedule: {
       oneOf: [
         obj({ kind: { const: 'constant' } }),
-        { ...obj({ kind: { const: 'step' }, milestones: { type: 'array', items: nonNegInt }, gamma: positive }), required: ['kind', 'milestones', 'gamma'] },
-        { ...obj({ kind: { const: 'cosine' }, epochs: nonNegInt, minLr: nonNeg }), required: ['kind'] },
+        {
+          ...obj({
+            kind: { const: 'step' },
+            milestones: { type: 'array', items: nonNegInt },
+            gamma: positive,
+          }),
+          required: ['kind', 'milestones', 'gamma'],
+        },
+        {
+          ...obj({ kind: { const: 'cosine' }, epochs: nonNegInt, minLr: nonNeg }),
+          required: ['kind'],
+        },
       ],
     },
   }),
@@ -167,7 +181,9 @@ export const SCHEMA = obj({
   resume: { type: 'boolean' },
 });
 
-export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K];
+};
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -228,7 +244,10 @@ export function readRecipe(file: string): DeepPartial<MealConfig> {
 }
 
 /** defaults < recipe < flags, then the whole result validated. */
-export function resolveConfig(recipe: DeepPartial<MealConfig> | undefined, flags: DeepPartial<MealConfig>): MealConfig {
+export function resolveConfig(
+  recipe: DeepPartial<MealConfig> | undefined,
+  flags: DeepPartial<MealConfig>,
+): MealConfig {
   const config = merge(merge(DEFAULTS, recipe ?? {}), flags);
   validateConfig(config, 'the resolved config (defaults < recipe < flags)');
   return config;

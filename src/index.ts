@@ -4,7 +4,15 @@
  *   import { distill, train, resolveConfig } from 'meal';
  *   const summary = await distill(resolveConfig(recipe, { out: 'runs/mine' }));
  */
-export { train, distill, evaluateModels, loadTeachers, type RunSummary, type TableRow, type RunOptions } from './api.js';
+export {
+  train,
+  distill,
+  evaluateModels,
+  loadTeachers,
+  type RunSummary,
+  type TableRow,
+  type RunOptions,
+} from './api.js';
 export { DEFAULTS, resolveConfig, readRecipe, validateConfig, type MealConfig } from './config.js';
 export * from './distill/losses.js';
 export { Discriminator, defaultHidden, type DiscriminatorMode } from './distill/discriminator.js';

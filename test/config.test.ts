@@ -13,7 +13,9 @@ function recipe(value: unknown): string {
 }
 
 test('defaults < recipe < flags', () => {
-  const r = readRecipe(recipe({ epochs: 5, optim: { lr: 0.1, name: 'adam' }, data: { flip: false } }));
+  const r = readRecipe(
+    recipe({ epochs: 5, optim: { lr: 0.1, name: 'adam' }, data: { flip: false } }),
+  );
   const c = resolveConfig(r, { optim: { lr: 0.5 } });
   assert.equal(c.epochs, 5);
   assert.equal(c.optim.lr, 0.5);
@@ -24,7 +26,11 @@ test('defaults < recipe < flags', () => {
 });
 
 test('every problem in a recipe is reported at once, by path', () => {
-  const file = recipe({ epochs: 0, optim: { lr: -1, nme: 'sgd' }, distill: { discriminator: { mode: 'loyal' } } });
+  const file = recipe({
+    epochs: 0,
+    optim: { lr: -1, nme: 'sgd' },
+    distill: { discriminator: { mode: 'loyal' } },
+  });
   assert.throws(
     () => readRecipe(file),
     (e: Error) =>
@@ -39,6 +45,9 @@ test('every problem in a recipe is reported at once, by path', () => {
 });
 
 test('a schedule given in a recipe replaces the default one whole', () => {
-  const c = resolveConfig({ optim: { schedule: { kind: 'step', milestones: [3], gamma: 0.1 } } }, {});
+  const c = resolveConfig(
+    { optim: { schedule: { kind: 'step', milestones: [3], gamma: 0.1 } } },
+    {},
+  );
   assert.deepEqual(c.optim.schedule, { kind: 'step', milestones: [3], gamma: 0.1 });
 });

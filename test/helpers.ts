@@ -9,7 +9,12 @@ export async function onCpu(): Promise<void> {
   await tf.ready();
 }
 
-export function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-4, what = 'value'): void {
+export function close(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol = 1e-4,
+  what = 'value',
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) {
     assert.ok(
@@ -43,7 +48,9 @@ export function tinyDataset(n: number, classes = 4, seed = 1): Dataset {
 /** A small conv + BatchNorm + dense net on 8x8x1: every kind of layer the real nets use. */
 export function tinyNet(classes = 4, name = 'tiny'): tfl.LayersModel {
   const input = tfl.input({ shape: [8, 8, 1] });
-  let x = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: `${name}_conv` }).apply(input);
+  let x = tfl.layers
+    .conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: `${name}_conv` })
+    .apply(input);
   x = tfl.layers.batchNormalization({ name: `${name}_bn` }).apply(x);
   x = tfl.layers.reLU().apply(x);
   x = tfl.layers.maxPooling2d({ poolSize: 2 }).apply(x);
@@ -53,5 +60,8 @@ export function tinyNet(classes = 4, name = 'tiny'): tfl.LayersModel {
 }
 
 export function testConfig(over: DeepPartial<MealConfig> = {}): MealConfig {
-  return merge(merge(DEFAULTS, { backend: 'cpu', batchSize: 4, epochs: 1, evalBatchSize: 8 }), over);
+  return merge(
+    merge(DEFAULTS, { backend: 'cpu', batchSize: 4, epochs: 1, evalBatchSize: 8 }),
+    over,
+  );
 }

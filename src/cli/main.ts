@@ -62,7 +62,13 @@ function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
     seed: f.seed,
     backend: f.backend,
     threads: f.threads,
-    data: { dir: f.data, trainLimit: f.trainLimit, testLimit: f.testLimit, cropPadding: f.cropPadding, flip: f.flip },
+    data: {
+      dir: f.data,
+      trainLimit: f.trainLimit,
+      testLimit: f.testLimit,
+      cropPadding: f.cropPadding,
+      flip: f.flip,
+    },
     student: { arch: f.arch, init: f.init },
     teachers: f.teacher,
     distill: Object.keys(disc).length ? { discriminator: disc } : undefined,
@@ -81,11 +87,21 @@ function configFrom(f: Flags): MealConfig {
 function common(cmd: Command): Command {
   return cmd
     .option('-r, --recipe <file>', 'JSON recipe (see recipes/); flags override it')
-    .option('--data <dir>', 'folder with Fashion-MNIST IDX files (default ./data/fashion-mnist, then Debian\'s)')
+    .option(
+      '--data <dir>',
+      "folder with Fashion-MNIST IDX files (default ./data/fashion-mnist, then Debian's)",
+    )
     .option('--train-limit <n>', 'use only the first N training images', int)
     .option('--test-limit <n>', 'use only the first N test images', int)
     .option('--seed <n>', 'random seed', int)
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'wasm', 'cpu', 'tensorflow']))
+    .addOption(
+      new Option('--backend <name>', 'TensorFlow.js backend').choices([
+        'auto',
+        'wasm',
+        'cpu',
+        'tensorflow',
+      ]),
+    )
     .option('--threads <n>', 'wasm threads (0 = one per core)', int);
 }
 
@@ -112,12 +128,18 @@ function cliLogger(out?: string): Logger {
 }
 
 function progressFor(config: MealConfig, log: Logger) {
-  return makeProgress({ tty: Boolean(process.stderr.isTTY), every: config.logEvery, write: (l) => log.info(l) });
+  return makeProgress({
+    tty: Boolean(process.stderr.isTTY),
+    every: config.logEvery,
+    write: (l) => log.info(l),
+  });
 }
 
 function printSummary(s: RunSummary): void {
   process.stdout.write('\n' + formatTable(s.table, s.data.test) + '\n');
-  process.stdout.write(`\nrun folder: ${s.out} (model in ${path.join(s.out, 'model')}), ${s.seconds.toFixed(0)} s\n`);
+  process.stdout.write(
+    `\nrun folder: ${s.out} (model in ${path.join(s.out, 'model')}), ${s.seconds.toFixed(0)} s\n`,
+  );
 }
 
 export function program(): Command {
@@ -140,7 +162,9 @@ export function program(): Command {
     .option('-t, --teacher <dir>', 'teacher model folder (repeat for an ensemble)', collect)
     .option('--init <dir>', 'the pre-trained student to start from')
     .option('--arch <name>', 'student architecture when no --init is given')
-    .addOption(new Option('--disc-mode <mode>', 'discriminator mode').choices(['corrected', 'faithful']))
+    .addOption(
+      new Option('--disc-mode <mode>', 'discriminator mode').choices(['corrected', 'faithful']),
+    )
     .option('--no-disc', 'turn the discriminator off (similarity loss only)')
     .action(async (f: Flags) => {
       const config = configFrom(f);
@@ -152,15 +176,23 @@ export function program(): Command {
     .description('top-1 / top-5 of a model, or of the ensemble of several')
     .option('-m, --model <dir>', 'model folder (repeat for an ensemble)', collect)
     .option('-t, --teacher <dir>', 'teacher model folder (repeat for an ensemble)', collect)
-    .addOption(new Option('--split <name>', 'which split').choices(['train', 'test']).default('test'))
+    .addOption(
+      new Option('--split <name>', 'which split').choices(['train', 'test']).default('test'),
+    )
     .option('--json', 'print {"top1", "top5", "n"} on the last line')
     .action(async (f: Flags) => {
       const config = configFrom(f);
-      const dirs = [...(f.model ?? []), ...(f.teacher ?? []), ...(f.model || f.teacher ? [] : config.teachers)];
+      const dirs = [
+        ...(f.model ?? []),
+        ...(f.teacher ?? []),
+        ...(f.model || f.teacher ? [] : config.teachers),
+      ];
       const log = cliLogger();
       const { rows, ensemble } = await evaluateModels(config, dirs, { split: f.split, log });
       if (f.json) {
-        process.stdout.write(JSON.stringify({ top1: ensemble!.top1, top5: ensemble!.top5, n: ensemble!.n }) + '\n');
+        process.stdout.write(
+          JSON.stringify({ top1: ensemble!.top1, top5: ensemble!.top5, n: ensemble!.n }) + '\n',
+        );
       } else {
         process.stdout.write(formatTable(rows, ensemble!.n) + '\n');
       }
@@ -187,7 +219,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`\nerror: ${err.message}\n`);
-    if (!(err instanceof MealError) && process.env.MEAL_DEBUG) process.stderr.write(`${err.stack}\n`);
+    if (!(err instanceof MealError) && process.env.MEAL_DEBUG)
+      process.stderr.write(`${err.stack}\n`);
     return 1;
   }
 }

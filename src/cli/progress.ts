@@ -13,7 +13,10 @@ function fmtLosses(losses: Record<string, number>): string {
 
 function fmtLr(lr: Record<string, number>): string {
   return Object.entries(lr)
-    .map(([k, v]) => `lr_${k === 'student' ? 's' : k === 'discriminator' ? 'd' : k}=${v.toExponential(2)}`)
+    .map(
+      ([k, v]) =>
+        `lr_${k === 'student' ? 's' : k === 'discriminator' ? 'd' : k}=${v.toExponential(2)}`,
+    )
     .join(' ');
 }
 
@@ -25,7 +28,11 @@ export function epochLine(m: EpochMetrics, epochs: number): string {
   );
 }
 
-export function makeProgress(opts: { tty: boolean; every: number; write: (line: string) => void }): ProgressSink {
+export function makeProgress(opts: {
+  tty: boolean;
+  every: number;
+  write: (line: string) => void;
+}): ProgressSink {
   let epochs = 0;
   if (!opts.tty) {
     return {
@@ -56,7 +63,8 @@ export function makeProgress(opts: { tty: boolean; every: number; write: (line: 
       );
       bar.start(steps, 0, { losses: '', sps: '0.0' });
     },
-    step: (s) => bar?.update(s.step, { losses: fmtLosses(s.losses), sps: s.samplesPerSec.toFixed(1) }),
+    step: (s) =>
+      bar?.update(s.step, { losses: fmtLosses(s.losses), sps: s.samplesPerSec.toFixed(1) }),
     epochEnd: (m) => {
       bar?.stop();
       opts.write(epochLine(m, epochs));

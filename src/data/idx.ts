@@ -30,7 +30,8 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxArray {
   const rank = bytes[3];
   if (rank < 1 || rank > 4) fail(`expected 1 to 4 dimensions, found ${rank}`);
   const headerBytes = 4 + 4 * rank;
-  if (bytes.length < headerBytes) fail(`header needs ${headerBytes} bytes, file has ${bytes.length}`);
+  if (bytes.length < headerBytes)
+    fail(`header needs ${headerBytes} bytes, file has ${bytes.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape: number[] = [];
   for (let i = 0; i < rank; i++) shape.push(view.getUint32(4 + 4 * i, false));

@@ -60,7 +60,9 @@ export async function* epochBatches(
   const count = batchCount(ds.n, opts);
   const build = (b: number): Batch => {
     const ids = order.subarray(b * opts.batchSize, Math.min(ds.n, (b + 1) * opts.batchSize));
-    const views = Array.from(ids, () => (opts.augment ? drawView(viewRng, opts.augment) : IDENTITY_VIEW));
+    const views = Array.from(ids, () =>
+      opts.augment ? drawView(viewRng, opts.augment) : IDENTITY_VIEW,
+    );
     return makeBatch(ds, ids, views);
   };
   let next: Promise<Batch> | undefined = count > 0 ? Promise.resolve(build(0)) : undefined;

@@ -27,7 +27,10 @@ export const HIDDEN_FLOOR = 16;
 
 /** The official C/8, C/64 rule with a floor, so small class counts keep a usable width. */
 export function defaultHidden(numClasses: number): [number, number] {
-  return [Math.max(HIDDEN_FLOOR, Math.floor(numClasses / 8)), Math.max(HIDDEN_FLOOR, Math.floor(numClasses / 64))];
+  return [
+    Math.max(HIDDEN_FLOOR, Math.floor(numClasses / 8)),
+    Math.max(HIDDEN_FLOOR, Math.floor(numClasses / 64)),
+  ];
 }
 
 export class Discriminator {
@@ -42,8 +45,12 @@ export class Discriminator {
       const zero = opts.zeroLastLayer && i === 2;
       // PyTorch's default for conv/linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
       const bound = 1 / Math.sqrt(fanIn);
-      const w = Float32Array.from({ length: fanIn * fanOut }, () => (zero ? 0 : (2 * rng.next() - 1) * bound));
-      const b = Float32Array.from({ length: fanOut }, () => (zero ? 0 : (2 * rng.next() - 1) * bound));
+      const w = Float32Array.from({ length: fanIn * fanOut }, () =>
+        zero ? 0 : (2 * rng.next() - 1) * bound,
+      );
+      const b = Float32Array.from({ length: fanOut }, () =>
+        zero ? 0 : (2 * rng.next() - 1) * bound,
+      );
       this.variables.push(tf.variable(tf.tensor2d(w, [fanIn, fanOut]), true, undefined));
       this.variables.push(tf.variable(tf.tensor1d(b), true, undefined));
     }

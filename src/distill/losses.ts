@@ -69,7 +69,10 @@ export function klDivergence(p: tf.Tensor2D, studentLogits: tf.Tensor2D): tf.Sca
 export function bceWithLogits(targets: tf.Tensor, logits: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const x = logits;
-    const loss = tf.add(tf.sub(tf.relu(x), tf.mul(x, targets)), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
+    const loss = tf.add(
+      tf.sub(tf.relu(x), tf.mul(x, targets)),
+      tf.log1p(tf.exp(tf.neg(tf.abs(x)))),
+    );
     return tf.mean(loss) as tf.Scalar;
   });
 }

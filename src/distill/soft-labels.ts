@@ -35,7 +35,10 @@ export class LiveEnsemble implements SoftLabelSource {
   labels(_batch: Batch, x: tf.Tensor4D, wantLogits: boolean): SoftLabels {
     return tf.tidy(() => {
       const outputs = this.teachers.map((t) => t.predict(x)); // K x (B, C)
-      const probs = ensembleSoftLabel(outputs, this.teachers.map((t) => t.output));
+      const probs = ensembleSoftLabel(
+        outputs,
+        this.teachers.map((t) => t.output),
+      );
       if (!wantLogits) return { probs };
       // A probability teacher has no logits; log p is its logits up to a constant per row.
       const logits = outputs.map((o, k) =>
@@ -47,6 +50,9 @@ export class LiveEnsemble implements SoftLabelSource {
 
   /** (B, H, W, C) -> (B, C) ensemble probabilities: the ensemble as a classifier. */
   score(x: tf.Tensor4D): tf.Tensor2D {
-    return ensembleSoftLabel(this.teachers.map((t) => t.predict(x)), this.teachers.map((t) => t.output));
+    return ensembleSoftLabel(
+      this.teachers.map((t) => t.predict(x)),
+      this.teachers.map((t) => t.output),
+    );
   }
 }

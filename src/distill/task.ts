@@ -33,13 +33,32 @@ export class DistillTask implements Task {
     const d = config.distill.discriminator;
     const schedule = studentSchedule(config);
     this.groups = [
-      { name: 'student', variables: trainableVariables(student), lr: config.optim.lr, weightDecay: config.optim.weightDecay },
+      {
+        name: 'student',
+        variables: trainableVariables(student),
+        lr: config.optim.lr,
+        weightDecay: config.optim.weightDecay,
+      },
     ];
     this.schedules = { student: schedule };
     if (d.enabled) {
-      const hidden = (d.hidden.length === 2 ? d.hidden : defaultHidden(numClasses)) as [number, number];
-      this.discriminator = new Discriminator({ numClasses, hidden, mode: d.mode, seed: config.seed, ...opts });
-      this.groups.push({ name: 'discriminator', variables: this.discriminator.variables, lr: d.lr, weightDecay: 0 });
+      const hidden = (d.hidden.length === 2 ? d.hidden : defaultHidden(numClasses)) as [
+        number,
+        number,
+      ];
+      this.discriminator = new Discriminator({
+        numClasses,
+        hidden,
+        mode: d.mode,
+        seed: config.seed,
+        ...opts,
+      });
+      this.groups.push({
+        name: 'discriminator',
+        variables: this.discriminator.variables,
+        lr: d.lr,
+        weightDecay: 0,
+      });
       // Porting note: the authors' code set every group's lr from the student's schedule each
       // epoch, overwriting the discriminator's 1e-4; they call this unintended. 'faithful'
       // reproduces it, 'corrected' keeps the discriminator's own rate (cases.md #8).
@@ -70,7 +89,9 @@ export class DistillTask implements Task {
         // Similarity loss, eq. (2).
         const sim = softCrossEntropy(soft.probs, s);
         let total = tf.mul(sim, cfg.similarityWeight) as tf.Scalar;
-        parts.sim = tf.keep(cfg.report === 'kl' ? tf.sub(sim, meanEntropy(soft.probs)) : sim) as tf.Scalar;
+        parts.sim = tf.keep(
+          cfg.report === 'kl' ? tf.sub(sim, meanEntropy(soft.probs)) : sim,
+        ) as tf.Scalar;
 
         // Discriminator loss, eq. (3): student rows first, then teacher rows.
         if (disc) {
@@ -117,7 +138,9 @@ export class DistillTask implements Task {
     return [
       ...this.source.describe(),
       `student: ${this.config.student.arch}, ${parameterCount(this.student).toLocaleString('en-US')} parameters, ` +
-        (this.config.student.init ? `initialised from ${this.config.student.init}` : 'from scratch (not what the paper does)'),
+        (this.config.student.init
+          ? `initialised from ${this.config.student.init}`
+          : 'from scratch (not what the paper does)'),
       `loss: ${this.config.distill.similarityWeight} x similarity (soft cross-entropy; logged as ` +
         `${this.config.distill.report === 'kl' ? 'KL(p||q)' : 'soft cross-entropy'})` +
         (disc ? ` + ${d.weight} x discriminator` : ''),

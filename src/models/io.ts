@@ -36,7 +36,11 @@ export function stripFileScheme(p: string): string {
   return p.startsWith('file://') ? p.slice('file://'.length) : p;
 }
 
-export async function saveModel(model: tfl.LayersModel, dir: string, meta: ModelMeta): Promise<void> {
+export async function saveModel(
+  model: tfl.LayersModel,
+  dir: string,
+  meta: ModelMeta,
+): Promise<void> {
   dir = stripFileScheme(dir);
   fs.mkdirSync(dir, { recursive: true });
   await model.save(
@@ -64,7 +68,10 @@ function readJson<T>(file: string, what: string): T {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch (e) {
-    throw new MealError('CORRUPT_FILE', `${file} is not valid JSON (${(e as Error).message}); ${what}.`);
+    throw new MealError(
+      'CORRUPT_FILE',
+      `${file} is not valid JSON (${(e as Error).message}); ${what}.`,
+    );
   }
 }
 
@@ -89,11 +96,14 @@ export async function loadModel(location: string): Promise<tfl.LayersModel> {
     );
   }
   const specs = json.weightsManifest.flatMap((g) => g.weights);
-  const buffers = json.weightsManifest.flatMap((g) => g.paths).map((w) => {
-    const wp = path.join(dir, w);
-    if (!fs.existsSync(wp)) throw new MealError('MISSING_FILE', `${p} lists ${wp}, which does not exist.`);
-    return fs.readFileSync(wp);
-  });
+  const buffers = json.weightsManifest
+    .flatMap((g) => g.paths)
+    .map((w) => {
+      const wp = path.join(dir, w);
+      if (!fs.existsSync(wp))
+        throw new MealError('MISSING_FILE', `${p} lists ${wp}, which does not exist.`);
+      return fs.readFileSync(wp);
+    });
   const weightData = new Uint8Array(Buffer.concat(buffers)).buffer;
   const expected = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * 4, 0);
   if (weightData.byteLength !== expected) {

@@ -76,7 +76,14 @@ function basicBlock(x: Sym, cout: number, stride: number, name: string): Sym {
 /** A stage plan: one basic block per entry, as [output width, stride]. */
 export type ResnetPlan = [number, number][];
 
-export const RESNET_MINI: ResnetPlan = [[32, 1], [32, 1], [64, 2], [64, 1], [128, 2], [128, 1]];
+export const RESNET_MINI: ResnetPlan = [
+  [32, 1],
+  [32, 1],
+  [64, 2],
+  [64, 1],
+  [128, 2],
+  [128, 1],
+];
 
 /** resnet-mini: a stem of the first block's width and one basic block per plan entry. */
 export function resnet(opts: NetOptions, plan: ResnetPlan = RESNET_MINI) {
@@ -90,7 +97,13 @@ export function resnet(opts: NetOptions, plan: ResnetPlan = RESNET_MINI) {
 
 function separable(x: Sym, cout: number, stride: number, name: string): Sym {
   x = tfl.layers
-    .depthwiseConv2d({ kernelSize: 3, strides: stride, padding: 'same', useBias: false, name: `${name}_dw` })
+    .depthwiseConv2d({
+      kernelSize: 3,
+      strides: stride,
+      padding: 'same',
+      useBias: false,
+      name: `${name}_dw`,
+    })
     .apply(x) as Sym;
   x = relu6(bn(x, `${name}_dw_bn`), `${name}_dw_relu`);
   x = conv(x, cout, 1, 1, `${name}_pw`);
@@ -102,7 +115,13 @@ export function mobilenet(opts: NetOptions, scale = 1) {
   const w = (n: number) => Math.max(8, Math.round(n * scale));
   let [input, x] = stem(opts);
   x = relu6(bn(conv(x, w(32), 3, 1, 'stem'), 'stem_bn'), 'stem_relu');
-  const plan: [number, number][] = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1]];
+  const plan: [number, number][] = [
+    [64, 1],
+    [128, 2],
+    [128, 1],
+    [256, 2],
+    [256, 1],
+  ];
   plan.forEach(([cout, stride], i) => (x = separable(x, w(cout), stride, `block${i + 1}`)));
   x = tfl.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as Sym;
   const logits = tfl.layers.dense({ units: opts.numClasses, name: 'logits' }).apply(x) as Sym;

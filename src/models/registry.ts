@@ -11,17 +11,44 @@ export interface ModelSpec {
 }
 
 const REGISTRY: Record<string, ModelSpec> = {
-  'cnn-small': { description: 'design.md §5 cnn-small (421,642 params at 28x28x1, 10 classes)', build: (o) => cnn(o) },
-  'cnn-tiny': { description: 'cnn-small at a quarter width: a student-sized net', build: (o) => cnn(o, 8, 32) },
-  'cnn-wide': { description: 'cnn-small at double width: a teacher-sized net', build: (o) => cnn(o, 64, 256) },
-  'resnet-mini': { description: 'design.md §5 resnet-mini (696,042 params)', build: (o) => resnet(o) },
-  'resnet-tiny': {
-    description: 'three basic blocks, 16/1, 32/2, 64/2: a teacher-sized ResNet about 2x cnn-small in compute',
-    build: (o) => resnet(o, [[16, 1], [32, 2], [64, 2]]),
+  'cnn-small': {
+    description: 'design.md §5 cnn-small (421,642 params at 28x28x1, 10 classes)',
+    build: (o) => cnn(o),
   },
-  mlp: { description: 'a 784-512-256-10 perceptron: a cheap teacher with other biases than a CNN', build: (o) => mlp(o) },
-  'mobilenet-mini': { description: 'design.md §5 mobilenet-mini (136,202 params)', build: (o) => mobilenet(o) },
-  'mobilenet-tiny': { description: 'mobilenet-mini at half width', build: (o) => mobilenet(o, 0.5) },
+  'cnn-tiny': {
+    description: 'cnn-small at a quarter width: a student-sized net',
+    build: (o) => cnn(o, 8, 32),
+  },
+  'cnn-wide': {
+    description: 'cnn-small at double width: a teacher-sized net',
+    build: (o) => cnn(o, 64, 256),
+  },
+  'resnet-mini': {
+    description: 'design.md §5 resnet-mini (696,042 params)',
+    build: (o) => resnet(o),
+  },
+  'resnet-tiny': {
+    description:
+      'three basic blocks, 16/1, 32/2, 64/2: a teacher-sized ResNet about 2x cnn-small in compute',
+    build: (o) =>
+      resnet(o, [
+        [16, 1],
+        [32, 2],
+        [64, 2],
+      ]),
+  },
+  mlp: {
+    description: 'a 784-512-256-10 perceptron: a cheap teacher with other biases than a CNN',
+    build: (o) => mlp(o),
+  },
+  'mobilenet-mini': {
+    description: 'design.md §5 mobilenet-mini (136,202 params)',
+    build: (o) => mobilenet(o),
+  },
+  'mobilenet-tiny': {
+    description: 'mobilenet-mini at half width',
+    build: (o) => mobilenet(o, 0.5),
+  },
 };
 
 export function modelNames(): string[] {
@@ -40,5 +67,8 @@ export function buildModel(name: string, opts: NetOptions): tfl.LayersModel {
 }
 
 export function parameterCount(model: tfl.LayersModel): number {
-  return model.trainableWeights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+  return model.trainableWeights.reduce(
+    (n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1),
+    0,
+  );
 }

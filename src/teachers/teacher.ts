@@ -57,7 +57,15 @@ export async function loadTfjsTeacher(dir: string): Promise<Teacher> {
       `teacher ${dir}: meal.json says ${meta.numClasses} classes, the model outputs ${out[out.length - 1]}.`,
     );
   }
-  return new TfjsTeacher(modelName(dir), model, meta.numClasses, meta.inputShape, meta.output, meta.top1, meta.params);
+  return new TfjsTeacher(
+    modelName(dir),
+    model,
+    meta.numClasses,
+    meta.inputShape,
+    meta.output,
+    meta.top1,
+    meta.params,
+  );
 }
 
 /**
@@ -82,7 +90,11 @@ export function outputKindWarning(teacher: Teacher, outputs: tf.Tensor2D): strin
 }
 
 /** Every teacher of an ensemble must agree with the student on classes and input. */
-export function checkCompatible(teachers: Teacher[], numClasses: number, inputShape: number[]): void {
+export function checkCompatible(
+  teachers: Teacher[],
+  numClasses: number,
+  inputShape: number[],
+): void {
   for (const t of teachers) {
     if (t.numClasses !== numClasses) {
       throw new MealError(
@@ -95,7 +107,7 @@ export function checkCompatible(teachers: Teacher[], numClasses: number, inputSh
       throw new MealError(
         'TEACHER_INPUT',
         `teacher ${t.name} takes input ${t.inputShape.join('x')}, expected ${inputShape.join('x')} ` +
-          '(the data set\'s image size). Use teachers made for this image size.',
+          "(the data set's image size). Use teachers made for this image size.",
       );
     }
   }

@@ -45,7 +45,10 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
   });
   const body = Buffer.alloc(offset);
   ckpt.tensors.forEach((t, i) => {
-    body.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), entries[i].offset);
+    body.set(
+      new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+      entries[i].offset,
+    );
   });
   const header: Header = {
     epoch: ckpt.epoch,
@@ -75,7 +78,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
   const version = buf.readUInt32LE(8);
   if (version !== VERSION) fail(`format version ${version}, this meal reads version ${VERSION}`);
   const headerLen = buf.readUInt32LE(12);
-  if (16 + headerLen > buf.length) fail(`header needs ${headerLen} bytes, file has ${buf.length - 16}`);
+  if (16 + headerLen > buf.length)
+    fail(`header needs ${headerLen} bytes, file has ${buf.length - 16}`);
   let header: Header;
   try {
     header = JSON.parse(buf.subarray(16, 16 + headerLen).toString('utf8')) as Header;
@@ -83,7 +87,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
     return fail('its header is not valid JSON');
   }
   const body = buf.subarray(16 + headerLen);
-  if (body.length !== header.bytes) fail(`expected ${header.bytes} tensor bytes, found ${body.length} (truncated?)`);
+  if (body.length !== header.bytes)
+    fail(`expected ${header.bytes} tensor bytes, found ${body.length} (truncated?)`);
   if (zlib.crc32(body) !== header.crc32) fail('the CRC-32 of its tensor bytes does not match');
   // Copy into an aligned buffer: Float32Array views need 4-byte alignment.
   const aligned = new Uint8Array(body.length);
@@ -109,7 +114,10 @@ export function loadCheckpoint(file: string): Checkpoint {
     );
   }
   if (!fs.existsSync(file)) {
-    throw new MealError('MISSING_FILE', `no checkpoint at ${file}; nothing to resume. Run without --resume to start.`);
+    throw new MealError(
+      'MISSING_FILE',
+      `no checkpoint at ${file}; nothing to resume. Run without --resume to start.`,
+    );
   }
   return decodeCheckpoint(fs.readFileSync(file), file);
 }

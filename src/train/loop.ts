@@ -98,7 +98,11 @@ function loadOptimizer(opt: Optimizer, tensors: CheckpointTensor[], step: number
   const slots = opt.groups.flatMap((g) =>
     g.variables.map((_, index) => {
       const m = byName.get(`opt/${g.name}/${index}/m`);
-      if (!m) throw new MealError('CHECKPOINT_MISMATCH', `checkpoint lacks optimiser state for ${g.name}/${index}.`);
+      if (!m)
+        throw new MealError(
+          'CHECKPOINT_MISMATCH',
+          `checkpoint lacks optimiser state for ${g.name}/${index}.`,
+        );
       return { group: g.name, index, m: m.data, v: byName.get(`opt/${g.name}/${index}/v`)?.data };
     }),
   );
@@ -139,8 +143,11 @@ export async function runLoop(
     resumedFrom = ckpt.epoch;
     run.truncateMetrics(ckpt.epoch);
     // A crash between writing last.ckpt and best.ckpt leaves the best one to rewrite.
-    if (best?.epoch === ckpt.epoch && !fs.existsSync(run.bestCheckpoint)) saveCheckpoint(run.bestCheckpoint, ckpt);
-    log.info(`resumed from ${run.lastCheckpoint}: epoch ${ckpt.epoch + 1} of ${epochs} done, continuing at ${start + 1}`);
+    if (best?.epoch === ckpt.epoch && !fs.existsSync(run.bestCheckpoint))
+      saveCheckpoint(run.bestCheckpoint, ckpt);
+    log.info(
+      `resumed from ${run.lastCheckpoint}: epoch ${ckpt.epoch + 1} of ${epochs} done, continuing at ${start + 1}`,
+    );
   }
 
   for (let epoch = start; epoch < epochs; epoch++) {
@@ -206,7 +213,15 @@ export async function runLoop(
   }
 
   const final = history.length
-    ? { top1: history[history.length - 1].test_top1, top5: history[history.length - 1].test_top5, n: data.test.n }
-    : await evaluate((x) => task.student.apply(x, { training: false }) as tf.Tensor2D, data.test, config.evalBatchSize);
+    ? {
+        top1: history[history.length - 1].test_top1,
+        top5: history[history.length - 1].test_top5,
+        n: data.test.n,
+      }
+    : await evaluate(
+        (x) => task.student.apply(x, { training: false }) as tf.Tensor2D,
+        data.test,
+        config.evalBatchSize,
+      );
   return { epochs: history, best, final, resumedFrom };
 }

@@ -53,7 +53,8 @@ export class Optimizer {
 
   group(name: string): ParamGroup {
     const g = this.groups.find((x) => x.name === name);
-    if (!g) throw new Error(`no parameter group "${name}"; groups: ${this.groups.map((x) => x.name)}`);
+    if (!g)
+      throw new Error(`no parameter group "${name}"; groups: ${this.groups.map((x) => x.name)}`);
     return g;
   }
 

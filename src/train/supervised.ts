@@ -33,7 +33,12 @@ export class SupervisedTask implements Task {
     readonly config: MealConfig,
   ) {
     this.groups = [
-      { name: 'student', variables: trainableVariables(student), lr: config.optim.lr, weightDecay: config.optim.weightDecay },
+      {
+        name: 'student',
+        variables: trainableVariables(student),
+        lr: config.optim.lr,
+        weightDecay: config.optim.weightDecay,
+      },
     ];
     this.schedules = { student: studentSchedule(config) };
   }
@@ -67,7 +72,9 @@ export class SupervisedTask implements Task {
   describe(): string[] {
     return [
       `student: ${this.config.student.arch}, ${parameterCount(this.student).toLocaleString('en-US')} parameters` +
-        (this.config.student.init ? `, initialised from ${this.config.student.init}` : ', from scratch'),
+        (this.config.student.init
+          ? `, initialised from ${this.config.student.init}`
+          : ', from scratch'),
       `loss: hard-label cross-entropy`,
     ];
   }

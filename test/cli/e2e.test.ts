@@ -23,76 +23,148 @@ function meal(args: string[]) {
   return r;
 }
 
-test('meal train -> distill, killed after the first checkpoint and resumed, leaves a complete run', { timeout: 600_000 }, async () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'meal-e2e-'));
-  const teacher = path.join(root, 'teacher');
-  const init = path.join(root, 'init');
-  meal(['train', ...SMALL, '--arch', 'cnn-tiny', '--epochs', '1', '--seed', '5', '--out', teacher]);
-  meal(['train', ...SMALL, '--arch', 'cnn-tiny', '--epochs', '1', '--seed', '6', '--out', init]);
+test(
+  'meal train -> distill, killed after the first checkpoint and resumed, leaves a complete run',
+  { timeout: 600_000 },
+  async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'meal-e2e-'));
+    const teacher = path.join(root, 'teacher');
+    const init = path.join(root, 'init');
+    meal([
+      'train',
+      ...SMALL,
+      '--arch',
+      'cnn-tiny',
+      '--epochs',
+      '1',
+      '--seed',
+      '5',
+      '--out',
+      teacher,
+    ]);
+    meal(['train', ...SMALL, '--arch', 'cnn-tiny', '--epochs', '1', '--seed', '6', '--out', init]);
 
-  const distillArgs = (out: string) => [
-    'distill', ...SMALL, '--teacher', path.join(teacher, 'model'), '--teacher', path.join(teacher, 'model'),
-    '--init', path.join(init, 'model'), '--epochs', '3', '--optimizer', 'sgd', '--lr', '0.01', '--out', out,
-  ];
+    const distillArgs = (out: string) => [
+      'distill',
+      ...SMALL,
+      '--teacher',
+      path.join(teacher, 'model'),
+      '--teacher',
+      path.join(teacher, 'model'),
+      '--init',
+      path.join(init, 'model'),
+      '--epochs',
+      '3',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '0.01',
+      '--out',
+      out,
+    ];
 
-  // Uninterrupted reference run.
-  const whole = path.join(root, 'whole');
-  const ref = meal(distillArgs(whole));
-  assert.match(ref.stdout, /student \(distilled\)/);
-  assert.match(ref.stdout, /ensemble of 2/);
+    // Uninterrupted reference run.
+    const whole = path.join(root, 'whole');
+    const ref = meal(distillArgs(whole));
+    assert.match(ref.stdout, /student \(distilled\)/);
+    assert.match(ref.stdout, /ensemble of 2/);
 
-  // Killed as soon as epoch 1's checkpoint exists, then resumed without saying where.
-  const cut = path.join(root, 'cut');
-  const ckpt = path.join(cut, 'checkpoints', 'last.ckpt');
-  const proc = spawn(process.execPath, [CLI, ...distillArgs(cut)], { stdio: 'ignore' });
-  await new Promise<void>((resolve) => {
-    const poll = setInterval(() => {
-      if (fs.existsSync(ckpt)) {
-        proc.kill('SIGKILL');
+    // Killed as soon as epoch 1's checkpoint exists, then resumed without saying where.
+    const cut = path.join(root, 'cut');
+    const ckpt = path.join(cut, 'checkpoints', 'last.ckpt');
+    const proc = spawn(process.execPath, [CLI, ...distillArgs(cut)], { stdio: 'ignore' });
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (fs.existsSync(ckpt)) {
+          proc.kill('SIGKILL');
+          clearInterval(poll);
+        }
+      }, 20);
+      proc.on('exit', () => {
         clearInterval(poll);
-      }
-    }, 20);
-    proc.on('exit', () => {
-      clearInterval(poll);
-      resolve();
+        resolve();
+      });
     });
-  });
-  assert.equal(loadCheckpoint(ckpt).epoch, 0, 'killed after the first checkpoint');
-  const resumed = meal([...distillArgs(cut), '--resume']);
-  assert.match(resumed.stderr, /resumed from .*continuing at 2/);
+    assert.equal(loadCheckpoint(ckpt).epoch, 0, 'killed after the first checkpoint');
+    const resumed = meal([...distillArgs(cut), '--resume']);
+    assert.match(resumed.stderr, /resumed from .*continuing at 2/);
 
-  for (const f of ['config.json', 'log.txt', 'metrics.jsonl', 'summary.json', 'checkpoints/last.ckpt', 'checkpoints/best.ckpt', 'model/model.json', 'model/weights.bin', 'model/meal.json']) {
-    assert.ok(fs.existsSync(path.join(cut, f)), `run folder has ${f}`);
-  }
-  const epochs = fs.readFileSync(path.join(cut, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch);
-  assert.deepEqual(epochs, [0, 1, 2]);
-  const summary = JSON.parse(fs.readFileSync(path.join(cut, 'summary.json'), 'utf8'));
-  assert.equal(summary.resumedFrom, 0);
-  assert.equal(summary.discriminatorMode, 'corrected');
+    for (const f of [
+      'config.json',
+      'log.txt',
+      'metrics.jsonl',
+      'summary.json',
+      'checkpoints/last.ckpt',
+      'checkpoints/best.ckpt',
+      'model/model.json',
+      'model/weights.bin',
+      'model/meal.json',
+    ]) {
+      assert.ok(fs.existsSync(path.join(cut, f)), `run folder has ${f}`);
+    }
+    const epochs = fs
+      .readFileSync(path.join(cut, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).epoch);
+    assert.deepEqual(epochs, [0, 1, 2]);
+    const summary = JSON.parse(fs.readFileSync(path.join(cut, 'summary.json'), 'utf8'));
+    assert.equal(summary.resumedFrom, 0);
+    assert.equal(summary.discriminatorMode, 'corrected');
 
-  // The resumed run ends where the uninterrupted one does: student, discriminator, optimiser.
-  const a = loadCheckpoint(path.join(whole, 'checkpoints', 'last.ckpt'));
-  const b = loadCheckpoint(ckpt);
-  assert.equal(b.epoch, 2);
-  assert.equal(a.tensors.length, b.tensors.length);
-  a.tensors.forEach((t, i) => {
-    const u = b.tensors[i];
-    const maxDiff = t.data.reduce((m, v, j) => Math.max(m, Math.abs(v - u.data[j])), 0);
-    assert.ok(maxDiff <= 1e-5, `${t.name}: resumed differs from uninterrupted by ${maxDiff}`);
-  });
+    // The resumed run ends where the uninterrupted one does: student, discriminator, optimiser.
+    const a = loadCheckpoint(path.join(whole, 'checkpoints', 'last.ckpt'));
+    const b = loadCheckpoint(ckpt);
+    assert.equal(b.epoch, 2);
+    assert.equal(a.tensors.length, b.tensors.length);
+    a.tensors.forEach((t, i) => {
+      const u = b.tensors[i];
+      const maxDiff = t.data.reduce((m, v, j) => Math.max(m, Math.abs(v - u.data[j])), 0);
+      assert.ok(maxDiff <= 1e-5, `${t.name}: resumed differs from uninterrupted by ${maxDiff}`);
+    });
 
-  // eval --json on the final model reproduces the summary's top-1.
-  const ev = meal(['eval', '--data', DATA, '--test-limit', '200', '--model', path.join(cut, 'model'), '--json']);
-  const last = JSON.parse(ev.stdout.trim().split('\n').pop()!);
-  assert.equal(last.n, 200);
-  assert.ok(Math.abs(last.top1 - summary.table.at(-1).top1) < 1e-9, `eval ${last.top1} vs summary ${summary.table.at(-1).top1}`);
-});
+    // eval --json on the final model reproduces the summary's top-1.
+    const ev = meal([
+      'eval',
+      '--data',
+      DATA,
+      '--test-limit',
+      '200',
+      '--model',
+      path.join(cut, 'model'),
+      '--json',
+    ]);
+    const last = JSON.parse(ev.stdout.trim().split('\n').pop()!);
+    assert.equal(last.n, 200);
+    assert.ok(
+      Math.abs(last.top1 - summary.table.at(-1).top1) < 1e-9,
+      `eval ${last.top1} vs summary ${summary.table.at(-1).top1}`,
+    );
+  },
+);
 
 test('bad input stops the CLI with a message that says what to do', () => {
-  const r = spawnSync(process.execPath, [CLI, 'distill', '--data', DATA, '--teacher', '/no/such/teacher'], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [CLI, 'distill', '--data', DATA, '--teacher', '/no/such/teacher'],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 1);
   assert.match(r.stderr, /error: .*meal.json/);
-  const arch = spawnSync(process.execPath, [CLI, 'train', '--data', DATA, '--arch', 'vgg-99', '--out', fs.mkdtempSync(path.join(os.tmpdir(), 'meal-bad-'))], { encoding: 'utf8' });
+  const arch = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'train',
+      '--data',
+      DATA,
+      '--arch',
+      'vgg-99',
+      '--out',
+      fs.mkdtempSync(path.join(os.tmpdir(), 'meal-bad-')),
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(arch.status, 1);
   assert.match(arch.stderr, /unknown architecture "vgg-99": expected one of cnn-small/);
 });

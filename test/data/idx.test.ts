@@ -22,7 +22,10 @@ test('reads an IDX file, raw and gzipped', () => {
 
 test('bad magic, truncation and corrupt gzip are named', () => {
   const good = encodeIdx([10], new Uint8Array(10));
-  assert.throws(() => parseIdx(good.subarray(0, 12), 'short.idx'), /short.idx.*needs 10 data bytes, found 4 \(truncated\)/);
+  assert.throws(
+    () => parseIdx(good.subarray(0, 12), 'short.idx'),
+    /short.idx.*needs 10 data bytes, found 4 \(truncated\)/,
+  );
   const bad = Uint8Array.from(good);
   bad[2] = 0x0d;
   assert.throws(() => parseIdx(bad, 'float.idx'), /float.idx.*type code 0x08.*found 0x0d/);
@@ -38,5 +41,8 @@ test('loads the bundled Fashion-MNIST subset', () => {
   assert.deepEqual(test.shape, [28, 28, 1]);
   assert.equal(test.numClasses, 10);
   assert.equal(test.labels.length, test.n);
-  assert.throws(() => resolveDataDir('/nonexistent/folder'), /apt-get install dataset-fashion-mnist/);
+  assert.throws(
+    () => resolveDataDir('/nonexistent/folder'),
+    /apt-get install dataset-fashion-mnist/,
+  );
 });

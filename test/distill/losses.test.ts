@@ -23,7 +23,10 @@ test('case 1: the soft label averages probabilities, not logits', () => {
   const p = ensembleSoftLabel([t2([[4, 0]]), t2([[0, 0]])], ['logits', 'logits']);
   close(p.dataSync(), [0.741007, 0.258993], 1e-5, 'soft label');
   const wrong = tf.softmax(t2([[2, 0]])).dataSync(); // softmax of mean logits
-  assert.ok(Math.abs(p.dataSync()[0] - wrong[0]) > 0.1, 'must differ from softmax of the mean logits');
+  assert.ok(
+    Math.abs(p.dataSync()[0] - wrong[0]) > 0.1,
+    'must differ from softmax of the mean logits',
+  );
   const half = ensembleSoftLabel([t2([[2, 0]]), t2([[0, 2]])], ['logits', 'logits']);
   close(half.dataSync(), [0.5, 0.5], 1e-6);
   close([scalar(softCrossEntropy(half, t2([[0, 0]])))], [Math.LN2], 1e-6, 'soft CE');
@@ -42,8 +45,14 @@ test('case 2: soft cross-entropy, KL and entropy; the gradient is q - p for both
 });
 
 test('case 3: the loss is summed over classes and averaged over the batch', () => {
-  const p = t2([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]);
-  const s = t2([[0, 0, 0, 0], [0, 0, 0, 0]]);
+  const p = t2([
+    [0.7, 0.1, 0.1, 0.1],
+    [0.25, 0.25, 0.25, 0.25],
+  ]);
+  const s = t2([
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+  ]);
   close([scalar(klDivergence(p, s))], [0.222923], 1e-5, 'batch-mean KL');
   // Ten classes, same per-row KL, same loss: the class count must not rescale it.
   const p10 = tf.concat([p, tf.zeros([2, 6])], 1) as tf.Tensor2D;
@@ -55,7 +64,12 @@ test('case 4: no NaN or Infinity from underflow', () => {
   const p = toProbabilities(t2([[100, -100]]), 'logits');
   assert.deepEqual(Array.from(p.dataSync()), [1, 0]);
   close([scalar(klDivergence(p, t2([[0, 0]])))], [Math.LN2], 1e-5, 'KL with p = [1, 0]');
-  close([scalar(softCrossEntropy(t2([[0.5, 0.5]]), t2([[0, -200]])))], [100], 1e-3, 'soft CE at -200');
+  close(
+    [scalar(softCrossEntropy(t2([[0.5, 0.5]]), t2([[0, -200]])))],
+    [100],
+    1e-3,
+    'soft CE at -200',
+  );
   // A gradient step from there stays finite.
   const w = tf.variable(t2([[0, -200]]));
   const g = tf.grad((z: tf.Tensor) => softCrossEntropy(t2([[0.5, 0.5]]), z as tf.Tensor2D))(w);
@@ -64,7 +78,13 @@ test('case 4: no NaN or Infinity from underflow', () => {
 });
 
 test('case 5: softmax over the class axis; probability teachers are not softmaxed again', () => {
-  const rows = toProbabilities(t2([[1, 2, 3], [1, 2, 3]]), 'logits').dataSync();
+  const rows = toProbabilities(
+    t2([
+      [1, 2, 3],
+      [1, 2, 3],
+    ]),
+    'logits',
+  ).dataSync();
   close(rows, [0.090031, 0.244728, 0.665241, 0.090031, 0.244728, 0.665241], 1e-5);
   const declared = toProbabilities(t2([[0.7, 0.2, 0.1]]), 'probabilities').dataSync();
   close(declared, [0.7, 0.2, 0.1], 1e-7, 'declared probabilities kept');

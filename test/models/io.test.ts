@@ -15,27 +15,45 @@ before(onCpu);
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 function fixedInput(): tf.Tensor4D {
-  return tf.tensor4d(Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => ((i * 37) % 255) / 255), [2, 28, 28, 1]);
+  return tf.tensor4d(
+    Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => ((i * 37) % 255) / 255),
+    [2, 28, 28, 1],
+  );
 }
 
 async function savedModel(): Promise<{ dir: string; expected: number[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meal-model-'));
-  const model = buildModel('cnn-tiny', { inputShape: [28, 28, 1], numClasses: 10, normalize: { mean: [0.286], std: [0.353] } });
-  await saveModel(model, dir, { format: 'meal-model/1', arch: 'cnn-tiny', inputShape: [28, 28, 1], numClasses: 10, output: 'logits', params: 0 });
+  const model = buildModel('cnn-tiny', {
+    inputShape: [28, 28, 1],
+    numClasses: 10,
+    normalize: { mean: [0.286], std: [0.353] },
+  });
+  await saveModel(model, dir, {
+    format: 'meal-model/1',
+    arch: 'cnn-tiny',
+    inputShape: [28, 28, 1],
+    numClasses: 10,
+    output: 'logits',
+    params: 0,
+  });
   const expected = Array.from((model.predict(fixedInput()) as tf.Tensor).dataSync());
   return { dir, expected };
 }
 
 test('case 15: a saved model with a custom layer gives identical outputs in a fresh process', async () => {
   const { dir, expected } = await savedModel();
-  const child = spawnSync(process.execPath, [path.join(here, 'load-child.js'), 'meal', dir], { encoding: 'utf8' });
+  const child = spawnSync(process.execPath, [path.join(here, 'load-child.js'), 'meal', dir], {
+    encoding: 'utf8',
+  });
   assert.equal(child.status, 0, child.stderr);
   assert.deepEqual(JSON.parse(child.stdout.trim().split('\n').pop()!), expected);
 });
 
 test('case 15: without the registration, loading fails at once naming the layer', async () => {
   const { dir } = await savedModel();
-  const child = spawnSync(process.execPath, [path.join(here, 'load-child.js'), 'plain', dir], { encoding: 'utf8' });
+  const child = spawnSync(process.execPath, [path.join(here, 'load-child.js'), 'plain', dir], {
+    encoding: 'utf8',
+  });
   assert.notEqual(child.status, 0);
   assert.match(child.stderr, /MealStandardize/);
 });

@@ -15,8 +15,15 @@ if (mode === 'meal') {
   const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
   const weightData = new Uint8Array(fs.readFileSync(path.join(dir, 'weights.bin'))).buffer;
   model = await tfl.loadLayersModel(
-    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData }),
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest[0].weights,
+      weightData,
+    }),
   );
 }
-const x = tf.tensor4d(Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => ((i * 37) % 255) / 255), [2, 28, 28, 1]);
+const x = tf.tensor4d(
+  Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => ((i * 37) % 255) / 255),
+  [2, 28, 28, 1],
+);
 process.stdout.write(JSON.stringify(Array.from((model.predict(x) as tf.Tensor).dataSync())) + '\n');

@@ -11,8 +11,11 @@ test('reference nets have the parameter counts of design.md §5', () => {
 
 test('an unknown architecture lists the known ones', () => {
   const opts = { inputShape: [28, 28, 1] as [number, number, number], numClasses: 10 };
-  assert.throws(() => buildModel('resnet-9000', opts), (e: Error) => {
-    for (const name of modelNames()) assert.match(e.message, new RegExp(name));
-    return /unknown architecture "resnet-9000"/.test(e.message);
-  });
+  assert.throws(
+    () => buildModel('resnet-9000', opts),
+    (e: Error) => {
+      for (const name of modelNames()) assert.match(e.message, new RegExp(name));
+      return /unknown architecture "resnet-9000"/.test(e.message);
+    },
+  );
 });

@@ -25,12 +25,17 @@ test('case 9: a teacher uses moving statistics and never updates them, even insi
     tf.dispose(grads);
   }
   const after = model.weights.map((v) => Float32Array.from(v.read().dataSync()));
-  before.forEach((b, i) => assert.deepEqual(after[i], b, `weight ${model.weights[i].name} bitwise unchanged`));
+  before.forEach((b, i) =>
+    assert.deepEqual(after[i], b, `weight ${model.weights[i].name} bitwise unchanged`),
+  );
 });
 
 test('case 5: a logits teacher whose rows look like probabilities gets a warning', () => {
   const input = tfl.input({ shape: [3] });
-  const model = tfl.model({ inputs: input, outputs: tfl.layers.softmax().apply(input) as tfl.SymbolicTensor });
+  const model = tfl.model({
+    inputs: input,
+    outputs: tfl.layers.softmax().apply(input) as tfl.SymbolicTensor,
+  });
   const declaredLogits = new TfjsTeacher('softmaxed', model, 3, [3, 1, 1], 'logits');
   const probs = tf.tensor2d([[0.7, 0.2, 0.1]]);
   assert.match(outputKindWarning(declaredLogits, probs) ?? '', /declare output "probabilities"/);
@@ -41,8 +46,14 @@ test('case 5: a logits teacher whose rows look like probabilities gets a warning
 
 test('a teacher with another class count or input size is refused with both numbers', () => {
   const input = tfl.input({ shape: [3] });
-  const model = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 5 }).apply(input) as tfl.SymbolicTensor });
+  const model = tfl.model({
+    inputs: input,
+    outputs: tfl.layers.dense({ units: 5 }).apply(input) as tfl.SymbolicTensor,
+  });
   const t = new TfjsTeacher('five', model, 5, [28, 28, 1], 'logits');
   assert.throws(() => checkCompatible([t], 10, [28, 28, 1]), /five has 5 classes, expected 10/);
-  assert.throws(() => checkCompatible([t], 5, [32, 32, 3]), /takes input 28x28x1, expected 32x32x3/);
+  assert.throws(
+    () => checkCompatible([t], 5, [32, 32, 3]),
+    /takes input 28x28x1, expected 32x32x3/,
+  );
 });

@@ -6,13 +6,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from '../../src/train/checkpoint.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'meal-ckpt-'));
 
 test('a checkpoint round-trips bitwise', () => {
   const data = Float32Array.from({ length: 1001 }, (_, i) => Math.sin(i) * 1e-3);
-  const back = decodeCheckpoint(encodeCheckpoint({ epoch: 7, meta: { a: 1 }, tensors: [{ name: 'w', shape: [7, 11, 13], data }] }), 'x');
+  const back = decodeCheckpoint(
+    encodeCheckpoint({
+      epoch: 7,
+      meta: { a: 1 },
+      tensors: [{ name: 'w', shape: [7, 11, 13], data }],
+    }),
+    'x',
+  );
   assert.equal(back.epoch, 7);
   assert.deepEqual(back.meta, { a: 1 });
   assert.deepEqual(back.tensors[0].data, data);
@@ -31,7 +43,10 @@ test('case 13: killing the writer mid-write leaves the previous checkpoint compl
     });
     const ckpt = loadCheckpoint(file); // throws if the file were partial
     const n = ckpt.tensors[0].data.length;
-    assert.ok(ckpt.tensors[0].data.every((v) => v === ckpt.epoch), `every value equals epoch ${ckpt.epoch}`);
+    assert.ok(
+      ckpt.tensors[0].data.every((v) => v === ckpt.epoch),
+      `every value equals epoch ${ckpt.epoch}`,
+    );
     assert.equal(n, 4_000_000);
   }
   // Temporary files a killed writer leaves are never read as checkpoints.
@@ -43,10 +58,17 @@ test('case 13: killing the writer mid-write leaves the previous checkpoint compl
 test('a truncated or altered checkpoint is refused, naming the file', () => {
   const dir = tmp();
   const file = path.join(dir, 'last.ckpt');
-  saveCheckpoint(file, { epoch: 1, meta: {}, tensors: [{ name: 'w', shape: [100], data: new Float32Array(100).fill(2) }] });
+  saveCheckpoint(file, {
+    epoch: 1,
+    meta: {},
+    tensors: [{ name: 'w', shape: [100], data: new Float32Array(100).fill(2) }],
+  });
   const bytes = fs.readFileSync(file);
   fs.writeFileSync(file, bytes.subarray(0, bytes.length - 10));
-  assert.throws(() => loadCheckpoint(file), (e: Error) => e.message.includes(file) && /truncated/.test(e.message));
+  assert.throws(
+    () => loadCheckpoint(file),
+    (e: Error) => e.message.includes(file) && /truncated/.test(e.message),
+  );
   const flipped = Buffer.from(bytes);
   flipped[flipped.length - 3] ^= 0xff;
   fs.writeFileSync(file, flipped);

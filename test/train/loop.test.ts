@@ -18,9 +18,16 @@ before(onCpu);
 test('a loss that blows up in epoch 2 stops the run; epoch 1 checkpoint stays intact', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meal-nan-'));
   // Epoch 0 trains normally; from epoch 1 the learning rate is 1e38 and the weights overflow.
-  const config = testConfig({ epochs: 3, out: dir, optim: { name: 'sgd', lr: 0.01, schedule: { kind: 'step', milestones: [1], gamma: 1e40 } } });
+  const config = testConfig({
+    epochs: 3,
+    out: dir,
+    optim: { name: 'sgd', lr: 0.01, schedule: { kind: 'step', milestones: [1], gamma: 1e40 } },
+  });
   const task = new SupervisedTask(tinyNet(4, 'nan'), config);
-  const opt = new Optimizer({ name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, task.groups);
+  const opt = new Optimizer(
+    { name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+    task.groups,
+  );
   task.optimizer = opt;
   const data = { train: tinyDataset(32), test: tinyDataset(8, 4, 2) };
   const run = new RunFolder(dir);
@@ -33,5 +40,8 @@ test('a loss that blows up in epoch 2 stops the run; epoch 1 checkpoint stays in
   });
   const ckpt = loadCheckpoint(run.lastCheckpoint);
   assert.equal(ckpt.epoch, 0, 'the last good checkpoint is epoch 0');
-  assert.ok(ckpt.tensors.every((t) => t.data.every(Number.isFinite)), 'its weights are finite');
+  assert.ok(
+    ckpt.tensors.every((t) => t.data.every(Number.isFinite)),
+    'its weights are finite',
+  );
 });

@@ -8,14 +8,16 @@ await tf.setBackend('cpu');
 const [mode, dir] = process.argv.slice(2);
 const file = path.join(dir, 'last.ckpt');
 const w = tf.variable(tf.scalar(1));
-const opt = new Optimizer(
-  { name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
-  [{ name: 'student', variables: [w], lr: 0.1, weightDecay: 0 }],
-);
+const opt = new Optimizer({ name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, [
+  { name: 'student', variables: [w], lr: 0.1, weightDecay: 0 },
+]);
 if (mode === 'resume') {
   const ckpt = loadCheckpoint(file);
   w.assign(tf.tensor(ckpt.tensors[0].data, []));
-  opt.setState({ step: ckpt.meta.step as number, slots: [{ group: 'student', index: 0, m: ckpt.tensors[1].data }] });
+  opt.setState({
+    step: ckpt.meta.step as number,
+    slots: [{ group: 'student', index: 0, m: ckpt.tensors[1].data }],
+  });
 }
 opt.apply({ [w.name]: tf.onesLike(w) });
 if (mode === 'first') {

@@ -38,14 +38,19 @@ test('case 10: resumed in a new process after step 1, the next step gives 0.71, 
 
 test('Adam follows PyTorch: first step moves each weight by lr', () => {
   const w = tf.variable(tf.tensor1d([1, -2]));
-  const opt = new Optimizer({ ...SGD, name: 'adam' }, [{ name: 'g', variables: [w], lr: 0.01, weightDecay: 0 }]);
+  const opt = new Optimizer({ ...SGD, name: 'adam' }, [
+    { name: 'g', variables: [w], lr: 0.01, weightDecay: 0 },
+  ]);
   opt.apply({ [w.name]: tf.tensor1d([0.5, -3]) });
   close(w.dataSync(), [0.99, -1.99], 1e-6);
 });
 
 test('schedules: step milestones and cosine', () => {
   const step = { kind: 'step' as const, milestones: [100], gamma: 0.1 };
-  assert.deepEqual([0, 99, 100, 300].map((e) => lrAt(step, 0.01, e)), [0.01, 0.01, 0.01 * 0.1, 0.01 * 0.1]);
+  assert.deepEqual(
+    [0, 99, 100, 300].map((e) => lrAt(step, 0.01, e)),
+    [0.01, 0.01, 0.01 * 0.1, 0.01 * 0.1],
+  );
   const cos = { kind: 'cosine' as const, epochs: 10 };
   close([lrAt(cos, 1, 0), lrAt(cos, 1, 5), lrAt(cos, 1, 10)], [1, 0.5, 0], 1e-12);
 });

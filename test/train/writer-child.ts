@@ -2,7 +2,11 @@
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 
 const file = process.argv[2];
-saveCheckpoint(file, { epoch: 0, meta: {}, tensors: [{ name: 'w', shape: [4_000_000], data: new Float32Array(4_000_000) }] });
+saveCheckpoint(file, {
+  epoch: 0,
+  meta: {},
+  tensors: [{ name: 'w', shape: [4_000_000], data: new Float32Array(4_000_000) }],
+});
 process.stdout.write('ready\n');
 for (let epoch = 1; ; epoch++) {
   const data = new Float32Array(4_000_000).fill(epoch);
