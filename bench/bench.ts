@@ -1,0 +1,160 @@
+/**
+ * Forward and training-step time of the reference nets on our engine and, in the same run and
+ * with the same thread count, in PyTorch (bench/torch_step.py) when a Python with torch exists:
+ *
+ *     npm run bench -- [--nets a,b] [--steps 10] [--threads N] [--backend wasm] [--json]
+ *
+ * Batch 128, Adam 1e-3, median of --steps after 3 warm-up steps. With --json the last line
+ * is one JSON object: {backend, threads, batch, nets: {name: {forward_ms, train_step_ms,
+ * torch_forward_ms, torch_train_step_ms, forward_ratio, train_ratio}}} (ratio = ours / torch).
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { initEngine, type BackendChoice } from '../src/engine/backend.js';
+import { tf } from '../src/engine/tf.js';
+import { makeStepBench } from './train_step.js';
+
+const BATCH = 128;
+const WARMUP = 3;
+const NETS = ['cnn-small', 'resnet-mini', 'mobilenet-mini'];
+
+interface NetResult {
+  params?: number;
+  forward_ms: number;
+  train_step_ms: number;
+  torch_forward_ms?: number;
+  torch_train_step_ms?: number;
+  forward_ratio?: number;
+  train_ratio?: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Median wall time of `fn`; reading one value back makes sure the work has finished. */
+function medianMs(fn: () => tf.Tensor, steps: number): number {
+  const once = () => {
+    const t0 = performance.now();
+    const out = fn();
+    out.dataSync();
+    out.dispose();
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < WARMUP; i++) once();
+  return median(Array.from({ length: steps }, once));
+}
+
+function benchOurs(net: string, steps: number): NetResult {
+  const b = makeStepBench(net, BATCH);
+  const before = tf.memory().numTensors;
+  const forward_ms = medianMs(b.forward, steps);
+  const train_step_ms = medianMs(b.trainStep, steps);
+  const leaked = tf.memory().numTensors - before;
+  // Adam creates its two moment slots per weight on the first step; anything else is a leak.
+  const slots = 2 * b.model.trainableWeights.length + 2;
+  if (leaked > slots) throw new Error(`${net}: ${leaked} tensors leaked over ${steps} steps`);
+  b.dispose();
+  return { forward_ms, train_step_ms };
+}
+
+/** The first of $MEAL_TORCH_PYTHON, /usr/bin/python3, python3 that can import torch. */
+function findTorchPython(): string | null {
+  const candidates = [process.env.MEAL_TORCH_PYTHON, '/usr/bin/python3', 'python3'];
+  for (const py of candidates) {
+    if (!py) continue;
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+function benchTorch(py: string, nets: string[], threads: number, steps: number) {
+  const script = join(dirname(fileURLToPath(import.meta.url)), '../../bench/torch_step.py');
+  const args = [script, '--json', '--threads', `${threads}`, '--steps', `${steps}`];
+  const r = spawnSync(py, [...args, '--batch', `${BATCH}`, '--nets', nets.join(',')], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`${py} ${script} failed (${r.status}): ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]) as {
+    torch: string;
+    nets: Record<string, { forward_ms: number; train_step_ms: number; params: number }>;
+  };
+}
+
+const { values } = parseArgs({
+  options: {
+    nets: { type: 'string', default: NETS.join(',') },
+    steps: { type: 'string', default: '10' },
+    threads: { type: 'string' },
+    backend: { type: 'string', default: 'auto' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const nets = values.nets.split(',');
+const steps = Number(values.steps);
+if (!Number.isInteger(steps) || steps < 1)
+  throw new Error(`--steps must be >= 1, got ${values.steps}`);
+const log = values.json ? () => {} : (l: string) => console.log(l);
+
+const engine = await initEngine({
+  backend: values.backend as BackendChoice,
+  threads: values.threads ? Number(values.threads) : undefined,
+  log,
+});
+const results: Record<string, NetResult> = {};
+for (const net of nets) {
+  results[net] = benchOurs(net, steps);
+  log(
+    `${net}: forward ${results[net].forward_ms.toFixed(1)} ms, step ${results[net].train_step_ms.toFixed(1)} ms`,
+  );
+}
+
+const py = findTorchPython();
+let torchVersion: string | null = null;
+if (py) {
+  const torch = benchTorch(py, nets, engine.threads, steps);
+  torchVersion = torch.torch;
+  for (const net of nets) {
+    const t = torch.nets[net];
+    const r = results[net];
+    Object.assign(r, {
+      params: t.params,
+      torch_forward_ms: t.forward_ms,
+      torch_train_step_ms: t.train_step_ms,
+      forward_ratio: r.forward_ms / t.forward_ms,
+      train_ratio: r.train_step_ms / t.train_step_ms,
+    });
+  }
+} else {
+  log('no Python with torch found ($MEAL_TORCH_PYTHON, /usr/bin/python3, python3): no ratios');
+}
+
+if (values.json) {
+  const out = {
+    backend: engine.backend,
+    threads: engine.threads,
+    batch: BATCH,
+    torch: torchVersion,
+    nets: results,
+  };
+  console.log(JSON.stringify(out));
+} else {
+  const f = (x?: number, d = 1) => (x === undefined ? '-' : x.toFixed(d));
+  console.log(
+    `\n${engine.backend}, ${engine.threads} threads, batch ${BATCH}, torch ${torchVersion ?? '-'}`,
+  );
+  console.log('| net | forward ms | torch | ratio | train step ms | torch | ratio |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const [net, r] of Object.entries(results)) {
+    console.log(
+      `| ${net} | ${f(r.forward_ms)} | ${f(r.torch_forward_ms)} | ${f(r.forward_ratio, 2)} ` +
+        `| ${f(r.train_step_ms)} | ${f(r.torch_train_step_ms)} | ${f(r.train_ratio, 2)} |`,
+    );
+  }
+}
