@@ -67,7 +67,7 @@ function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
       trainLimit: f.trainLimit,
       testLimit: f.testLimit,
       cropPadding: f.cropPadding,
-      flip: f.flip,
+      flip: f.flip === false ? false : undefined, // commander defaults --no-flip to true
     },
     student: { arch: f.arch, init: f.init },
     teachers: f.teacher,
@@ -145,6 +145,7 @@ function printSummary(s: RunSummary): void {
 export function program(): Command {
   const prog = new Command('meal')
     .description('MEAL V2 ensemble knowledge distillation for TensorFlow.js')
+    .version('0.1.0')
     .showHelpAfterError();
 
   training(prog.command('train'))
