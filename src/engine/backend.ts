@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
+import { registerGradients } from './gradients/index.js';
 import { registerWasmKernels } from './kernels/index.js';
 import { MAX_WASM_THREADS, registerThreadedWasm } from './threads.js';
 import { tf } from './tf.js';
@@ -85,6 +86,7 @@ async function startWasm(threads: number, log: (line: string) => void): Promise<
     if (wanted < threads) log(`engine: wasm supports at most ${MAX_WASM_THREADS} threads`);
     if (wanted > 1) registerThreadedWasm(wanted, log);
     registerWasmKernels();
+    registerGradients();
     await activate('wasm');
     wasmThreads = wasmBackend.getThreadsCount();
     log(`engine: wasm (SIMD${wasmThreads > 1 ? ', threaded' : ''}), ${wasmThreads} thread(s)`);

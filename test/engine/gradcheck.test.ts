@@ -85,6 +85,7 @@ const CONV_CASES: ConvCase[] = [
   [1, 11, 10, 2, 5, 2, 'same', 1],
   [2, 5, 5, 6, 2, 2, 'valid', 2],
   [1, 10, 8, 8, 3, 1, 'same', 6],
+  [2, 5, 7, 3, 1, 1, 'valid', 4],
 ];
 
 before(async () => {

@@ -1,19 +1,17 @@
 /**
  * Conv2DBackpropFilter, missing from wasm. dW[kh, kw, ci, co] sums x[n, oh*s + kh, ow*s + kw, ci]
- * * dy[n, oh, ow, co] over n, oh, ow. Two formulations, both on XNNPACK:
- *  - as a convolution: input channels become the batch and the batch becomes the channels,
- *    x -> [CI, H, W, N], dy -> the filter [OH, OW, N, CO], dilation = stride; then transpose
- *    the [CI, KH, KW, CO] result back;
- *  - as im2col: the KH*KW strided views of x stacked into [KH*KW*CI, N*OH*OW], times dy as
- *    [N*OH*OW, CO]. Faster when CI is tiny (a first layer on grey images): the convolution
- *    route then has a batch of 1-4 and little to spread over threads.
+ * * dy[n, oh, ow, co] over n, oh, ow. As one XNNPACK convolution: input channels become the
+ * batch and the batch becomes the channels, x -> [CI, H, W, N], dy -> the filter
+ * [OH, OW, N, CO], dilation = stride; the [CI, KH, KW, CO] result is transposed back.
+ * A 1x1 stride-1 filter is a plain matmul instead (2-4x faster here).
+ *
+ * Measured and dropped: im2col (KH*KW shifted views of x stacked, then one matmul) was 2-10x
+ * slower for every shape of the reference nets, single-channel inputs included, because
+ * building the views costs more than the convolution saves (bench/kernels notes in RESULTS.md).
  */
 import { tf } from '../tf.js';
 import { asTensor, axisWindow, convGeometry, explicitPad } from './util.js';
 import { projectKernel, type KernelArgs } from './types.js';
-
-// Measured on cnn-small/resnet-mini shapes (bench/kernels.ts): im2col wins up to this many input channels.
-export const IM2COL_MAX_CHANNELS = 4;
 
 type Info = tf.backend_util.Conv2DInfo;
 
@@ -36,25 +34,12 @@ export function filterGradByConv(x: tf.Tensor4D, dy: tf.Tensor4D, info: Info): t
   return tf.transpose(out, [1, 2, 0, 3]);
 }
 
-export function filterGradByIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, info: Info): tf.Tensor4D {
-  const { h, w } = windows(info);
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
-  const [n, , , ci] = x.shape;
-  const { outHeight: oh, outWidth: ow, outChannels: co } = info;
-  const xs = tf.slice(x, [0, h.begin, w.begin, 0], [n, h.size, w.size, ci]);
-  const xp = tf.pad(xs, explicitPad(h, w)); // (N, (OH-1)*s+KH, (OW-1)*s+KW, CI)
-  const views: tf.Tensor[] = [];
-  for (let i = 0; i < kh; i++) {
-    for (let j = 0; j < kw; j++) {
-      const end = [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, ci];
-      views.push(tf.stridedSlice(xp, [0, i, j, 0], end, [1, sh, sw, 1])); // (N, OH, OW, CI)
-    }
-  }
-  let cols = tf.stack(views); // (KH*KW, N, OH, OW, CI)
-  if (ci > 1) cols = tf.transpose(cols, [0, 4, 1, 2, 3]); // (KH*KW, CI, N, OH, OW)
-  const m = n * oh * ow;
-  const dW = tf.matMul(tf.reshape(cols, [kh * kw * ci, m]), tf.reshape(dy, [m, co]));
-  return tf.reshape(dW, [kh, kw, ci, co]);
+/** A 1x1 stride-1 convolution is a matmul, and so is its filter gradient: x^T dy. */
+export function filterGradByMatMul(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, ci] = x.shape;
+  const co = dy.shape[3];
+  const xT = tf.transpose(tf.reshape(x, [n * h * w, ci])); // (CI, N*H*W): stock's transposeA is slow
+  return tf.reshape(tf.matMul(xT, tf.reshape(dy, [n * h * w, co])), [1, 1, ci, co]);
 }
 
 function conv2dBackpropFilter({ inputs, attrs }: KernelArgs): tf.Tensor {
@@ -63,8 +48,12 @@ function conv2dBackpropFilter({ inputs, attrs }: KernelArgs): tf.Tensor {
   return tf.tidy(() => {
     const x = asTensor<tf.Rank.R4>(inputs.x); // (N, H, W, CI)
     const dy = asTensor<tf.Rank.R4>(inputs.dy); // (N, OH, OW, CO)
-    return info.inChannels <= IM2COL_MAX_CHANNELS
-      ? filterGradByIm2col(x, dy, info)
+    const pointwise = info.filterHeight === 1 && info.filterWidth === 1;
+    const stride1 = info.strideHeight === 1 && info.strideWidth === 1;
+    // (and no padding, or the output would not line up with the input pixel for pixel)
+    const unpadded = info.outHeight === info.inHeight && info.outWidth === info.inWidth;
+    return pointwise && stride1 && unpadded
+      ? filterGradByMatMul(x, dy)
       : filterGradByConv(x, dy, info);
   });
 }

@@ -1,0 +1,24 @@
+/**
+ * Gradients the project registers in place of tfjs's own where those are slow on wasm.
+ * Gradients are global in tfjs (not per backend): each replacement computes the same values
+ * on every backend, and test/engine/gradients.test.ts checks it against the original on cpu.
+ */
+import { tf } from '../tf.js';
+import { clipByValueGrad } from './clip_by_value.js';
+import { fusedBatchNormGrad } from './fused_batch_norm.js';
+
+const PROJECT_GRADIENTS: tf.GradConfig[] = [clipByValueGrad, fusedBatchNormGrad];
+const original = new Map<string, tf.GradConfig>();
+
+/** Registers the project's gradients. Idempotent. */
+export function registerGradients(): void {
+  for (const g of PROJECT_GRADIENTS) {
+    if (!original.has(g.kernelName)) original.set(g.kernelName, tf.getGradient(g.kernelName));
+    tf.registerGradient(g);
+  }
+}
+
+/** Puts tfjs's own gradients back: for tests that compare against them. */
+export function restoreGradients(): void {
+  for (const [, g] of original) tf.registerGradient(g);
+}
