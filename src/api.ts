@@ -10,15 +10,17 @@ import { selfCheck } from './engine/selfcheck.js';
 import type { MealConfig } from './config.js';
 import { loadSplit, resolveDataDir, type Dataset } from './data/dataset.js';
 import { epochBatches } from './data/loader.js';
-import { evaluate, type Accuracy } from './eval/evaluate.js';
+import { evaluate, evaluateAsync, type Accuracy } from './eval/evaluate.js';
 import { DistillTask } from './distill/task.js';
 import { LiveEnsemble } from './distill/soft-labels.js';
 import { buildModel, parameterCount } from './models/registry.js';
 import { loadModel, modelName, readModelMeta, saveModel, type ModelMeta } from './models/io.js';
+import { loadDescribedTeacher } from './teachers/descriptor.js';
 import {
   checkCompatible,
   loadTfjsTeacher,
   outputKindWarning,
+  teacherOutputs,
   type Teacher,
 } from './teachers/teacher.js';
 import { runLoop, type LoopResult, type ProgressSink } from './train/loop.js';
@@ -217,16 +219,34 @@ export async function train(config: MealConfig, opts: RunOptions = {}): Promise<
   }
 }
 
+/** Teachers from meal model folders, or from descriptor files (*.json: ONNX or TensorFlow.js). */
 export async function loadTeachers(dirs: string[]): Promise<Teacher[]> {
   if (dirs.length === 0) {
     throw new MealError(
       'NO_TEACHERS',
-      'no teachers given: pass --teacher DIR (repeatable) or "teachers" in the recipe.',
+      'no teachers given: pass --teacher DIR|DESCRIPTOR.json (repeatable) or "teachers" in the recipe.',
     );
   }
   const teachers: Teacher[] = [];
-  for (const d of dirs) teachers.push(await loadTfjsTeacher(d));
+  try {
+    for (const d of dirs) {
+      teachers.push(
+        d.toLowerCase().endsWith('.json')
+          ? await loadDescribedTeacher(d)
+          : await loadTfjsTeacher(d),
+      );
+    }
+  } catch (e) {
+    teachers.forEach((t) => t.dispose());
+    throw e;
+  }
   return teachers;
+}
+
+/** A teacher's accuracy as a table row; teachers may run asynchronously (ONNX). */
+async function teacherRow(t: Teacher, ds: Dataset, batchSize: number): Promise<TableRow> {
+  const acc = await evaluateAsync((x) => teacherOutputs(t, x), ds, batchSize);
+  return { model: t.name, role: 'teacher', params: t.params, top1: acc.top1, top5: acc.top5 };
 }
 
 /** MEAL V2: the teachers' averaged probabilities distilled into a pre-trained student. */
@@ -252,29 +272,25 @@ export async function distill(config: MealConfig, opts: RunOptions = {}): Promis
       seed: 0,
     }).next();
     if (!first.done) {
-      tf.tidy(() => {
-        const x = tf.tensor4d(first.value.x, [first.value.size, ...data.train.shape]);
-        for (const t of teachers) {
-          const warning = outputKindWarning(t, t.predict(x));
-          if (warning) log.warn(warning);
-        }
-      });
+      const x = tf.tensor4d(first.value.x, [first.value.size, ...data.train.shape]);
+      for (const t of teachers) {
+        const out = await teacherOutputs(t, x);
+        const warning = outputKindWarning(t, out);
+        out.dispose();
+        if (warning) log.warn(warning);
+      }
+      x.dispose();
     }
 
     // The table's reference rows, all on the same test images.
     const rows: TableRow[] = [];
-    for (const t of teachers) {
-      const acc = await evaluate((x) => t.predict(x), data.test, config.evalBatchSize);
-      rows.push({
-        model: t.name,
-        role: 'teacher',
-        params: t.params,
-        top1: acc.top1,
-        top5: acc.top5,
-      });
-    }
+    for (const t of teachers) rows.push(await teacherRow(t, data.test, config.evalBatchSize));
     if (teachers.length > 1) {
-      const acc = await evaluate((x) => ensemble.score(x), data.test, config.evalBatchSize);
+      const acc = await evaluateAsync(
+        (x) => ensemble.scoreAsync(x),
+        data.test,
+        config.evalBatchSize,
+      );
       rows.push({
         model: `ensemble of ${teachers.length}`,
         role: 'ensemble',
@@ -326,20 +342,11 @@ export async function evaluateModels(
   checkCompatible(teachers, ds.numClasses, ds.shape);
   try {
     const rows: TableRow[] = [];
-    for (const t of teachers) {
-      const acc = await evaluate((x) => t.predict(x), ds, config.evalBatchSize);
-      rows.push({
-        model: t.name,
-        role: 'teacher',
-        params: t.params,
-        top1: acc.top1,
-        top5: acc.top5,
-      });
-    }
+    for (const t of teachers) rows.push(await teacherRow(t, ds, config.evalBatchSize));
     let ensemble: Accuracy | undefined;
     if (teachers.length > 1) {
       const live = new LiveEnsemble(teachers);
-      ensemble = await evaluate((x) => live.score(x), ds, config.evalBatchSize);
+      ensemble = await evaluateAsync((x) => live.scoreAsync(x), ds, config.evalBatchSize);
       rows.push({
         model: `ensemble of ${teachers.length}`,
         role: 'ensemble',

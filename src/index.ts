@@ -21,11 +21,19 @@ export { DistillTask } from './distill/task.js';
 export { loadSplit, resolveDataDir, type Dataset } from './data/dataset.js';
 export { readIdx, parseIdx } from './data/idx.js';
 export { epochBatches, type Batch } from './data/loader.js';
-export { evaluate, type Accuracy } from './eval/evaluate.js';
+export { evaluate, evaluateAsync, type Accuracy } from './eval/evaluate.js';
 export { buildModel, modelNames, parameterCount } from './models/registry.js';
 export { loadModel, saveModel, readModelMeta, type ModelMeta } from './models/io.js';
 export { Standardize, CUSTOM_LAYERS } from './models/layers.js';
-export { TfjsTeacher, loadTfjsTeacher, type Teacher } from './teachers/teacher.js';
+export { TfjsTeacher, loadTfjsTeacher, teacherOutputs, type Teacher } from './teachers/teacher.js';
+export {
+  DescribedTfjsTeacher,
+  loadDescribedTeacher,
+  readDescriptor,
+  validateDescriptor,
+  type TeacherDescriptor,
+} from './teachers/descriptor.js';
+export { OnnxTeacher, loadOnnxTeacher } from './teachers/onnx.js';
 export { Optimizer, type ParamGroup } from './train/optimizer.js';
 export { lrAt, type Schedule } from './train/schedule.js';
 export { loadCheckpoint, saveCheckpoint } from './train/checkpoint.js';

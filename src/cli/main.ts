@@ -176,7 +176,11 @@ export function program(): Command {
   common(prog.command('eval'))
     .description('top-1 / top-5 of a model, or of the ensemble of several')
     .option('-m, --model <dir>', 'model folder (repeat for an ensemble)', collect)
-    .option('-t, --teacher <dir>', 'teacher model folder (repeat for an ensemble)', collect)
+    .option(
+      '-t, --teacher <path>',
+      'teacher: a model folder, or a descriptor .json for ONNX/TF.js models (repeatable)',
+      collect,
+    )
     .addOption(
       new Option('--split <name>', 'which split').choices(['train', 'test']).default('test'),
     )

@@ -66,6 +66,18 @@ export class DistillTask implements Task {
     }
   }
 
+  /** Runs the source's asynchronous teachers (ONNX Runtime) on the same view `step` will use. */
+  async prepare(batch: Batch): Promise<void> {
+    if (!this.source.prepare) return;
+    const [h, w, c] = this.student.inputs[0].shape.slice(1) as number[];
+    const x = tf.tensor4d(batch.x, [batch.size, h, w, c]); // (B, H, W, C)
+    try {
+      await this.source.prepare(batch, x);
+    } finally {
+      x.dispose();
+    }
+  }
+
   step(batch: Batch): StepOutput {
     const [h, w, c] = this.student.inputs[0].shape.slice(1) as number[];
     const cfg = this.config.distill;

@@ -34,6 +34,39 @@ export async function evaluate(score: Scorer, ds: Dataset, batchSize = 500): Pro
   return { top1: (100 * top1) / ds.n, top5: (100 * top5) / ds.n, n: ds.n };
 }
 
+/** A scorer on an asynchronous runtime (an ONNX teacher); it disposes its own intermediates. */
+export type AsyncScorer = (x: tf.Tensor4D) => Promise<tf.Tensor2D>;
+
+/** As `evaluate`, for scorers that may await (teachers on ONNX Runtime). */
+export async function evaluateAsync(
+  score: AsyncScorer,
+  ds: Dataset,
+  batchSize = 500,
+): Promise<Accuracy> {
+  let top1 = 0;
+  let top5 = 0;
+  const k = Math.min(5, ds.numClasses);
+  for await (const batch of epochBatches(ds, 0, { batchSize, shuffle: false, seed: 0 })) {
+    // Outside tidy: a tidy scope would dispose tensors the scorer still awaits on.
+    const x = tf.tensor4d(batch.x, [batch.size, ...ds.shape]); // (B, H, W, C)
+    let scores: tf.Tensor2D | undefined;
+    try {
+      scores = await score(x); // (B, C)
+      const [c1, c5] = tf.tidy(() => {
+        const labels = tf.tensor1d(batch.y, 'int32');
+        const hit1 = tf.sum(tf.cast(tf.equal(tf.argMax(scores!, -1), labels), 'int32'));
+        const hit5 = tf.sum(tf.cast(topKHits(scores!, labels, k), 'int32'));
+        return [hit1.dataSync()[0], hit5.dataSync()[0]];
+      });
+      top1 += c1;
+      top5 += c5;
+    } finally {
+      tf.dispose([x, ...(scores ? [scores] : [])]);
+    }
+  }
+  return { top1: (100 * top1) / ds.n, top5: (100 * top5) / ds.n, n: ds.n };
+}
+
 /** Whether each label is among the k highest scores of its row: (B,) booleans. */
 function topKHits(scores: tf.Tensor2D, labels: tf.Tensor1D, k: number): tf.Tensor1D {
   const { indices } = tf.topk(scores, k); // (B, k)

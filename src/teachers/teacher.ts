@@ -19,7 +19,17 @@ export interface Teacher {
   params?: number;
   /** (B, H, W, C) pixels in [0, 1] -> (B, numClasses) outputs of the declared kind. */
   predict(x: tf.Tensor4D): tf.Tensor2D;
+  /**
+   * Teachers on an asynchronous runtime (ONNX Runtime) implement this instead; their `predict`
+   * throws. Callers that may meet either kind use `teacherOutputs`.
+   */
+  predictAsync?(x: tf.Tensor4D): Promise<tf.Tensor2D>;
   dispose(): void;
+}
+
+/** A teacher's outputs whichever way it runs; the caller disposes them. */
+export async function teacherOutputs(t: Teacher, x: tf.Tensor4D): Promise<tf.Tensor2D> {
+  return t.predictAsync ? t.predictAsync(x) : t.predict(x);
 }
 
 export class TfjsTeacher implements Teacher {

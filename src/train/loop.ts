@@ -162,6 +162,7 @@ export async function runLoop(
     const t0 = performance.now();
     let step = 0;
     for await (const batch of epochBatches(data.train, epoch, loaderOpts)) {
+      await task.prepare?.(batch);
       const out = task.step(batch);
       const values: Record<string, number> = {};
       for (const [k, v] of Object.entries(out.losses)) values[k] = v.dataSync()[0];

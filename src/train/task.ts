@@ -25,6 +25,8 @@ export interface Task {
   student: tfl.LayersModel;
   groups: ParamGroup[];
   schedules: Record<string, GroupSchedule>;
+  /** Asynchronous work for a batch (ONNX teachers), awaited before the synchronous step. */
+  prepare?(batch: Batch): Promise<void>;
   step(batch: Batch): StepOutput;
   /** State besides the student's weights and the optimiser (the discriminator). */
   extraState(): CheckpointTensor[];
