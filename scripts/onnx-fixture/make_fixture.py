@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import struct
+import subprocess
 import time
 
 import numpy as np
@@ -142,6 +143,12 @@ def main():
     with open(os.path.join(OUT, 'reference.json'), 'w') as f:
         json.dump(reference, f, indent=2)
         f.write('\n')
+    # `npm run lint` checks test/ with prettier: write the JSON the way it would.
+    prettier = os.path.join(os.path.dirname(__file__), '..', '..', 'node_modules', '.bin', 'prettier')
+    if os.path.exists(prettier):
+        subprocess.run([prettier, '--write', '--log-level', 'warn',
+                        os.path.join(OUT, 'descriptor.json'), os.path.join(OUT, 'reference.json')],
+                       check=True)
     print(f'wrote {os.path.normpath(OUT)}: model.onnx '
           f'({os.path.getsize(os.path.join(OUT, "model.onnx"))} bytes), descriptor.json, '
           'reference.json')
