@@ -144,7 +144,8 @@ def main():
         json.dump(reference, f, indent=2)
         f.write('\n')
     # `npm run lint` checks test/ with prettier: write the JSON the way it would.
-    prettier = os.path.join(os.path.dirname(__file__), '..', '..', 'node_modules', '.bin', 'prettier')
+    root = os.path.join(os.path.dirname(__file__), '..', '..')
+    prettier = os.path.join(root, 'node_modules', '.bin', 'prettier')
     if os.path.exists(prettier):
         subprocess.run([prettier, '--write', '--log-level', 'warn',
                         os.path.join(OUT, 'descriptor.json'), os.path.join(OUT, 'reference.json')],

@@ -24,7 +24,7 @@ export interface SoftLabelSource {
 
 /** The live ensemble: every teacher runs on the same view the student sees. */
 export class LiveEnsemble implements SoftLabelSource {
-  /** Outputs of the asynchronous teachers (ONNX Runtime) for one batch: made by prepare, used once. */
+  /** Outputs of the asynchronous teachers (ONNX Runtime) for one batch: from prepare, used once. */
   private prepared?: { batch: Batch; outputs: Map<number, tf.Tensor2D> };
 
   constructor(readonly teachers: Teacher[]) {}

@@ -23,7 +23,7 @@ export interface TeacherDescriptor {
   format?: 'meal-teacher/1';
   /** Display name; defaults to the descriptor's file name. */
   name?: string;
-  /** An .onnx file, or a TensorFlow.js layers model (folder or model.json); relative to the descriptor. */
+  /** An .onnx file or a TensorFlow.js layers model (folder, model.json), relative to the file. */
   model: string;
   layout: Layout;
   /** [H, W, C] of one image, whatever the layout. */
@@ -88,7 +88,8 @@ function describe(e: ErrorObject): string {
     return `unknown field "${field}" (known: ${Object.keys(SCHEMA.properties).join(', ')})`;
   }
   if (e.keyword === 'enum') {
-    return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+    const allowed = (e.params as { allowedValues: unknown[] }).allowedValues;
+    return `${where}: must be one of ${allowed.join(', ')}`;
   }
   return `${where}: ${e.message}`;
 }
@@ -102,7 +103,8 @@ export function validateDescriptor(value: unknown, source: string): TeacherDescr
     for (const key of ['mean', 'std'] as const) {
       if (d[key].length !== 1 && d[key].length !== c) {
         problems.push(
-          `${key}: expected 1 value or one per channel (${c}, from inputSize), found ${d[key].length}`,
+          `${key}: expected 1 value or one per channel (${c}, from inputSize), ` +
+            `found ${d[key].length}`,
         );
       }
     }
@@ -115,7 +117,8 @@ export function validateDescriptor(value: unknown, source: string): TeacherDescr
   if (problems.length > 0) {
     throw new MealError(
       'BAD_DESCRIPTOR',
-      `teacher descriptor ${source} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:` +
+      `teacher descriptor ${source} has ${problems.length} ` +
+        `problem${problems.length > 1 ? 's' : ''}:` +
         `\n  - ${problems.join('\n  - ')}\nSee README.md, "ONNX teachers (from PyTorch)".`,
     );
   }
@@ -224,8 +227,8 @@ export async function loadDescribedTfjsTeacher(d: TeacherDescriptor): Promise<Te
     throw new MealError(
       'TEACHER_INPUT',
       `teacher ${d.name}: descriptor says ${d.layout} ${d.inputSize.join('x')} (HxWxC), so ` +
-        `input [N, ${expected}], but ${d.model} takes [N, ${found}]. Set "layout" and "inputSize" ` +
-        "to the model's input.",
+        `input [N, ${expected}], but ${d.model} takes [N, ${found}]. ` +
+        'Set "layout" and "inputSize" to the model\'s input.',
     );
   }
   const out = model.outputs[0].shape;

@@ -122,7 +122,8 @@ export async function loadOnnxTeacher(d: TeacherDescriptor): Promise<OnnxTeacher
     throw new MealError(
       'MISSING_FILE',
       `teacher ${name}: expected an ONNX model at ${d.model} ("model", relative to the ` +
-        'descriptor), but it does not exist. Fix the path, or export the model with torch.onnx.export.',
+        'descriptor), but it does not exist. Fix the path, or export the model with ' +
+        'torch.onnx.export.',
     );
   }
   const ort = await runtime();

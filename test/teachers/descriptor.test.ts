@@ -1,4 +1,4 @@
-/** Teacher descriptors: validation, per-teacher preprocessing, and TF.js teachers fed through one. */
+/** Teacher descriptors: validation, per-teacher preprocessing, TF.js teachers fed through one. */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

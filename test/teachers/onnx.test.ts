@@ -72,7 +72,10 @@ test('meal eval of the ONNX teacher reproduces the PyTorch top-1 within 0.05 poi
 test('a wrong layout or input size is refused, naming both shapes and the fix', async () => {
   await assert.rejects(
     loadDescribedTeacher(variant({ layout: 'NHWC' })),
-    /descriptor says NHWC .* input \[N, 28, 28, 1\], but .* takes \[N, 1, 28, 28\]\. That is the NCHW layout: set "layout": "NCHW"/,
+    new RegExp(
+      'descriptor says NHWC .* input \\[N, 28, 28, 1\\], but .* takes \\[N, 1, 28, 28\\]\\. ' +
+        'That is the NCHW layout: set "layout": "NCHW"',
+    ),
   );
   await assert.rejects(
     loadDescribedTeacher(variant({ inputSize: [32, 32, 1] })),
@@ -80,7 +83,7 @@ test('a wrong layout or input size is refused, naming both shapes and the fix', 
   );
 });
 
-test('a class count that differs from the model, the data or the other teachers is refused', async () => {
+test('a class count unlike the model, the data or the other teachers is refused', async () => {
   await assert.rejects(
     loadDescribedTeacher(variant({ numClasses: 5, classNames: undefined })),
     /expected output \[2, 5\] \(batch, numClasses\), found \[2, 10\].* Set "numClasses"/,
@@ -103,7 +106,7 @@ test('a missing or corrupt model file is named, with what was expected', async (
   );
 });
 
-test('an ensemble mixing ONNX and TF.js teachers: prepare, then labels; no tensor leaks', async () => {
+test('a mixed ONNX + TF.js ensemble: prepare, then labels; no tensor leaks', async () => {
   const onnx = await loadDescribedTeacher(DESCRIPTOR);
   const model = buildModel('cnn-tiny', { inputShape: [28, 28, 1], numClasses: 10 });
   const teachers: Teacher[] = [onnx, new TfjsTeacher('tiny', model, 10, [28, 28, 1], 'logits')];
