@@ -7,12 +7,16 @@ import * as path from 'node:path';
 import { tf, tfl } from './engine/tf.js';
 import { initEngine } from './engine/backend.js';
 import { selfCheck } from './engine/selfcheck.js';
-import type { MealConfig } from './config.js';
+import { augmentOf, parseShard, type MealConfig } from './config.js';
 import { loadSplit, resolveDataDir, type Dataset } from './data/dataset.js';
 import { epochBatches } from './data/loader.js';
 import { evaluate, evaluateAsync, type Accuracy } from './eval/evaluate.js';
 import { DistillTask } from './distill/task.js';
-import { LiveEnsemble } from './distill/soft-labels.js';
+import { LiveEnsemble, type SoftLabelSource } from './distill/soft-labels.js';
+import { classHash, datasetHash, LabelCache } from './labels/cache.js';
+import { generateLabels, mergeLabelShards } from './labels/generate.js';
+import type { LabelHeader } from './labels/format.js';
+import { teacherFingerprint } from './teachers/fingerprint.js';
 import { buildModel, parameterCount } from './models/registry.js';
 import { loadModel, modelName, readModelMeta, saveModel, type ModelMeta } from './models/io.js';
 import { loadDescribedTeacher } from './teachers/descriptor.js';
@@ -52,6 +56,8 @@ export interface RunSummary {
   data: { dir: string; train: number; test: number };
   discriminatorMode?: string;
   reported_similarity?: string;
+  /** The soft-label file replayed instead of live teachers, if any. */
+  labels?: { file: string; compression: LabelHeader['compression']; crops: number };
   table: TableRow[];
   best?: LoopResult['best'];
   resumedFrom?: number;
@@ -144,7 +150,7 @@ async function runTask(
     },
     task.groups,
   );
-  (task as { optimizer?: Optimizer }).optimizer = opt;
+  task.optimizer = opt;
   log.info(`data: ${data.dir}, ${data.train.n} train / ${data.test.n} test images`);
   for (const line of task.describe()) log.info(line);
   log.info(
@@ -183,6 +189,14 @@ async function runTask(
             : 'off'
           : undefined,
       reported_similarity: task.kind === 'distill' ? config.distill.report : undefined,
+      labels:
+        task.kind === 'distill' && task.replay instanceof LabelCache
+          ? {
+              file: task.replay.file,
+              compression: task.replay.header.compression,
+              crops: task.replay.cropsPerSample,
+            }
+          : undefined,
       table: rows,
       best: result.best,
       resumedFrom: result.resumedFrom,
@@ -249,78 +263,225 @@ async function teacherRow(t: Teacher, ds: Dataset, batchSize: number): Promise<T
   return { model: t.name, role: 'teacher', params: t.params, top1: acc.top1, top5: acc.top5 };
 }
 
-/** MEAL V2: the teachers' averaged probabilities distilled into a pre-trained student. */
+/** A first batch through every teacher catches a softmax declared as logits (cases.md #5). */
+async function warnOutputKinds(teachers: Teacher[], ds: Dataset, log: Logger): Promise<void> {
+  const first = await epochBatches(ds, 0, { batchSize: 64, shuffle: false, seed: 0 }).next();
+  if (first.done) return;
+  const x = tf.tensor4d(first.value.x, [first.value.size, ...ds.shape]);
+  try {
+    for (const t of teachers) {
+      const out = await teacherOutputs(t, x);
+      const warning = outputKindWarning(t, out);
+      out.dispose();
+      if (warning) log.warn(warning);
+    }
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Each teacher and, for several, their ensemble, on the same test images. */
+async function teacherRows(teachers: Teacher[], ds: Dataset, batchSize: number) {
+  const rows: TableRow[] = [];
+  for (const t of teachers) rows.push(await teacherRow(t, ds, batchSize));
+  if (teachers.length > 1) {
+    const ensemble = new LiveEnsemble(teachers);
+    const acc = await evaluateAsync((x) => ensemble.scoreAsync(x), ds, batchSize);
+    rows.push({
+      model: `ensemble of ${teachers.length}`,
+      role: 'ensemble',
+      top1: acc.top1,
+      top5: acc.top5,
+    });
+  }
+  return rows;
+}
+
+/** The rows a label file recorded when it was made: its teachers are not run again. */
+function recordedRows(h: LabelHeader): TableRow[] {
+  const rows: TableRow[] = h.teachers
+    .filter((t) => t.top1 !== undefined)
+    .map((t) => ({
+      model: `${t.name} (recorded)`,
+      role: 'teacher' as const,
+      params: t.params,
+      top1: t.top1!,
+      top5: t.top5 ?? NaN,
+    }));
+  if (h.ensemble && h.teachers.length > 1) {
+    rows.push({
+      model: `ensemble of ${h.teachers.length} (recorded)`,
+      role: 'ensemble',
+      top1: h.ensemble.top1,
+      top5: h.ensemble.top5,
+    });
+  }
+  return rows;
+}
+
+/**
+ * MEAL V2: the teachers' averaged probabilities distilled into a pre-trained student, from live
+ * teachers or, with `labels.file`, from stored soft labels (no teacher is built or run).
+ */
 export async function distill(config: MealConfig, opts: RunOptions = {}): Promise<RunSummary> {
   const t0 = performance.now();
   const log = opts.log ?? silentLogger;
   const engine = await startEngine(config, log);
-  const teachers = await loadTeachers(config.teachers);
-  const data = loadData(config);
-  checkCompatible(teachers, data.train.numClasses, data.train.shape);
-  if (!config.student.init) {
-    log.warn(
-      'no student.init given: MEAL V2 starts the student from pre-trained weights (§2.6); training from scratch.',
-    );
-  }
-  const student = await makeStudent(config, data.train);
-  const ensemble = new LiveEnsemble(teachers);
+  const cached = Boolean(config.labels.file);
+  const teachers = cached ? [] : await loadTeachers(config.teachers);
   try {
-    // A first batch through every teacher catches a softmax declared as logits (cases.md #5).
-    const first = await epochBatches(data.train, 0, {
-      batchSize: 64,
-      shuffle: false,
-      seed: 0,
-    }).next();
-    if (!first.done) {
-      const x = tf.tensor4d(first.value.x, [first.value.size, ...data.train.shape]);
-      for (const t of teachers) {
-        const out = await teacherOutputs(t, x);
-        const warning = outputKindWarning(t, out);
-        out.dispose();
-        if (warning) log.warn(warning);
+    const data = loadData(config);
+    let source: SoftLabelSource;
+    let rows: TableRow[];
+    if (cached) {
+      // Pre-flight: every part of the file checked, and the file checked against this run.
+      const cache = LabelCache.open(config.labels.file);
+      cache.checkFor(
+        data.train,
+        config.teachers.map((p) => ({ path: p, sha256: teacherFingerprint(p) })),
+      );
+      source = cache;
+      rows = recordedRows(cache.header);
+    } else {
+      checkCompatible(teachers, data.train.numClasses, data.train.shape);
+      await warnOutputKinds(teachers, data.train, log);
+      source = new LiveEnsemble(teachers);
+      rows = await teacherRows(teachers, data.test, config.evalBatchSize);
+    }
+    if (!config.student.init) {
+      log.warn(
+        'no student.init given: MEAL V2 starts the student from pre-trained weights (§2.6); training from scratch.',
+      );
+    }
+    const student = await makeStudent(config, data.train);
+    try {
+      if (config.student.init && !config.resume) {
+        const acc = await evaluate(
+          (x) => student.apply(x, { training: false }) as tf.Tensor2D,
+          data.test,
+          config.evalBatchSize,
+        );
+        rows.push({
+          model: modelName(config.student.init),
+          role: 'student (init)',
+          params: parameterCount(student),
+          top1: acc.top1,
+          top5: acc.top5,
+        });
       }
-      x.dispose();
-    }
+      for (const r of rows)
+        log.info(`${r.role} ${r.model}: top-1 ${r.top1.toFixed(2)}% on ${data.test.n} test images`);
 
-    // The table's reference rows, all on the same test images.
-    const rows: TableRow[] = [];
-    for (const t of teachers) rows.push(await teacherRow(t, data.test, config.evalBatchSize));
-    if (teachers.length > 1) {
-      const acc = await evaluateAsync(
-        (x) => ensemble.scoreAsync(x),
-        data.test,
-        config.evalBatchSize,
-      );
-      rows.push({
-        model: `ensemble of ${teachers.length}`,
-        role: 'ensemble',
-        top1: acc.top1,
-        top5: acc.top5,
-      });
+      const task = new DistillTask(student, source, config, data.train.numClasses);
+      return await runTask(task, config, data, engine, log, opts.progress, rows, t0);
+    } finally {
+      student.dispose();
     }
-    if (config.student.init && !config.resume) {
-      const acc = await evaluate(
-        (x) => student.apply(x, { training: false }) as tf.Tensor2D,
-        data.test,
-        config.evalBatchSize,
-      );
-      rows.push({
-        model: modelName(config.student.init),
-        role: 'student (init)',
-        params: parameterCount(student),
-        top1: acc.top1,
-        top5: acc.top5,
-      });
-    }
-    for (const r of rows)
-      log.info(`${r.role} ${r.model}: top-1 ${r.top1.toFixed(2)}% on ${data.test.n} test images`);
-
-    const task = new DistillTask(student, ensemble, config, data.train.numClasses);
-    return await runTask(task, config, data, engine, log, opts.progress, rows, t0);
   } finally {
-    student.dispose();
     teachers.forEach((t) => t.dispose());
   }
+}
+
+export interface LabelsSummary {
+  file: string;
+  bytes: number;
+  samples: number;
+  crops: number;
+  madeParts: number;
+  reusedParts: number;
+  seconds: number;
+  table: TableRow[];
+  testN: number;
+  compression: LabelHeader['compression'];
+}
+
+/**
+ * `meal labels`: runs the ensemble once per stored crop and writes the soft-label file
+ * (or one shard of it), resuming an interrupted generation; with `merge`, joins the shards.
+ */
+export async function makeLabels(
+  config: MealConfig,
+  opts: RunOptions & { merge?: boolean; onProgress?: (done: number, total: number) => void } = {},
+): Promise<LabelsSummary> {
+  const log = opts.log ?? silentLogger;
+  const file = config.labels.file;
+  if (!file) {
+    throw new MealError('NO_OUTPUT', 'meal labels needs the file to write: pass --out FILE.');
+  }
+  if (opts.merge) {
+    const r = mergeLabelShards(file, log);
+    return labelsSummary(r, recordedRows(r.header));
+  }
+  await startEngine(config, log);
+  const teachers = await loadTeachers(config.teachers);
+  try {
+    const data = loadData(config);
+    checkCompatible(teachers, data.train.numClasses, data.train.shape);
+    await warnOutputKinds(teachers, data.train, log);
+    const rows = await teacherRows(teachers, data.test, config.evalBatchSize);
+    for (const r of rows)
+      log.info(`${r.role} ${r.model}: top-1 ${r.top1.toFixed(2)}% on ${data.test.n} test images`);
+    const ens = rows.find((r) => r.role === 'ensemble') ?? rows[0];
+    const ds = data.train;
+    const l = config.labels;
+    const header = {
+      format: 'meal-labels' as const,
+      version: 1,
+      numClasses: ds.numClasses,
+      classNames: ds.classNames,
+      classHash: classHash(ds.classNames),
+      teachers: teachers.map((t, k) => ({
+        name: t.name,
+        path: config.teachers[k],
+        sha256: teacherFingerprint(config.teachers[k]),
+        output: t.output,
+        top1: rows[k].top1,
+        top5: rows[k].top5,
+        params: t.params,
+      })),
+      ensemble: { top1: ens.top1, top5: ens.top5, testN: data.test.n },
+      data: { name: ds.name, n: ds.n, shape: ds.shape, sha256: datasetHash(ds) },
+      crops: { perSample: l.crops, augment: augmentOf(config) },
+      compression: { kind: l.compression, k: l.k, rule: l.rule, dtype: l.dtype },
+      seed: config.seed,
+      partSize: l.partSize,
+    };
+    const shard = parseShard(l.shard);
+    log.info(
+      `labels: ${ds.n.toLocaleString('en-US')} samples x ${l.crops} crops` +
+        (shard ? ` (shard ${shard.index} of ${shard.count})` : '') +
+        `, ${l.compression === 'full' ? 'full' : `top-${l.k} ${l.rule}`} ${l.dtype}, parts of ${l.partSize} samples`,
+    );
+    const r = await generateLabels({
+      file,
+      header,
+      shard,
+      ensemble: new LiveEnsemble(teachers),
+      ds,
+      batchSize: config.evalBatchSize,
+      log,
+      onProgress: opts.onProgress,
+    });
+    return labelsSummary(r, rows);
+  } finally {
+    teachers.forEach((t) => t.dispose());
+  }
+}
+
+function labelsSummary(r: Awaited<ReturnType<typeof generateLabels>>, table: TableRow[]) {
+  const h = r.header;
+  return {
+    file: r.file,
+    bytes: r.bytes,
+    samples: h.range[1] - h.range[0],
+    crops: h.crops.perSample,
+    madeParts: r.madeParts,
+    reusedParts: r.reusedParts,
+    seconds: r.seconds,
+    table,
+    testN: h.ensemble?.testN ?? 0,
+    compression: h.compression,
+  };
 }
 
 /** Top-1/top-5 of saved models, each alone, and of their ensemble when there are several. */
@@ -341,23 +502,9 @@ export async function evaluateModels(
   );
   checkCompatible(teachers, ds.numClasses, ds.shape);
   try {
-    const rows: TableRow[] = [];
-    for (const t of teachers) rows.push(await teacherRow(t, ds, config.evalBatchSize));
-    let ensemble: Accuracy | undefined;
-    if (teachers.length > 1) {
-      const live = new LiveEnsemble(teachers);
-      ensemble = await evaluateAsync((x) => live.scoreAsync(x), ds, config.evalBatchSize);
-      rows.push({
-        model: `ensemble of ${teachers.length}`,
-        role: 'ensemble',
-        top1: ensemble.top1,
-        top5: ensemble.top5,
-      });
-    }
-    return {
-      rows,
-      ensemble: ensemble ?? (rows[0] && { top1: rows[0].top1, top5: rows[0].top5, n: ds.n }),
-    };
+    const rows = await teacherRows(teachers, ds, config.evalBatchSize);
+    const ens = rows.find((r) => r.role === 'ensemble') ?? rows[0];
+    return { rows, ensemble: ens && { top1: ens.top1, top5: ens.top5, n: ds.n } };
   } finally {
     teachers.forEach((t) => t.dispose());
   }

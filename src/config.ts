@@ -9,6 +9,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import type { Schedule } from './train/schedule.js';
 import type { OptimizerName } from './train/optimizer.js';
 import type { DiscriminatorMode } from './distill/discriminator.js';
+import type { AugmentOptions, CropKind } from './data/augment.js';
+import type { Compression, RecoveryRule, ValueType } from './labels/compress.js';
 import { MealError } from './util/errors.js';
 
 export interface MealConfig {
@@ -22,8 +24,13 @@ export interface MealConfig {
     /** Use only the first N training / test images (0 = all). */
     trainLimit: number;
     testLimit: number;
-    /** Zero padding of the random crop in pixels (0 = no crop). */
+    /** 'pad': shift with zero padding; 'resized': RandomResizedCrop of scale x the area. */
+    crop: CropKind;
+    /** Zero padding of the 'pad' crop in pixels (0 = no crop). */
     cropPadding: number;
+    /** Area fraction and aspect ranges of the 'resized' crop. */
+    cropScale: [number, number];
+    cropRatio: [number, number];
     flip: boolean;
     /** Per-channel normalisation baked into new models. */
     mean: number[];
@@ -49,6 +56,22 @@ export interface MealConfig {
       lr: number;
       weight: number;
     };
+  };
+  /** The soft-label cache (FKD): `meal labels` writes it, `meal distill` replays it. */
+  labels: {
+    /** The label file; empty for distill means live teachers. */
+    file: string;
+    /** Stored crops per training sample (M). */
+    crops: number;
+    compression: Compression;
+    /** Classes kept per row when compression is topk. */
+    k: number;
+    rule: RecoveryRule;
+    dtype: ValueType;
+    /** Samples per part: the unit of checking, resuming and sharding. */
+    partSize: number;
+    /** "i/n": make only shard i of n (0-based); empty for the whole set. */
+    shard: string;
   };
   optim: {
     name: OptimizerName;
@@ -79,7 +102,10 @@ export const DEFAULTS: MealConfig = {
     dir: '',
     trainLimit: 0,
     testLimit: 0,
+    crop: 'pad',
     cropPadding: 2,
+    cropScale: [0.35, 1],
+    cropRatio: [0.75, 1.3333333333333333],
     flip: true,
     mean: [0.286],
     std: [0.353],
@@ -90,6 +116,16 @@ export const DEFAULTS: MealConfig = {
     similarityWeight: 1,
     report: 'kl',
     discriminator: { enabled: true, mode: 'corrected', hidden: [], lr: 1e-4, weight: 1 },
+  },
+  labels: {
+    file: '',
+    crops: 8,
+    compression: 'full',
+    k: 3,
+    rule: 'marginal_smoothing',
+    dtype: 'float16',
+    partSize: 2048,
+    shard: '',
   },
   optim: {
     name: 'sgd',
@@ -114,6 +150,13 @@ const posInt = { type: 'integer', minimum: 1 };
 const nonNegInt = { type: 'integer', minimum: 0 };
 const positive = { type: 'number', exclusiveMinimum: 0 };
 const nonNeg = { type: 'number', minimum: 0 };
+/** [lo, hi] with lo <= hi checked after the schema (JSON schema cannot compare items). */
+const range = (min: number, max: number) => ({
+  type: 'array',
+  items: { type: 'number', exclusiveMinimum: min, maximum: max },
+  minItems: 2,
+  maxItems: 2,
+});
 const obj = (properties: Record<string, unknown>) => ({
   type: 'object',
   additionalProperties: false,
@@ -129,7 +172,10 @@ export const SCHEMA = obj({
     dir: { type: 'string' },
     trainLimit: nonNegInt,
     testLimit: nonNegInt,
+    crop: { enum: ['pad', 'resized'] },
     cropPadding: nonNegInt,
+    cropScale: range(0, 1),
+    cropRatio: range(0, 100),
     flip: { type: 'boolean' },
     mean: { type: 'array', items: num, minItems: 1 },
     std: { type: 'array', items: positive, minItems: 1 },
@@ -146,6 +192,16 @@ export const SCHEMA = obj({
       lr: nonNeg,
       weight: nonNeg,
     }),
+  }),
+  labels: obj({
+    file: { type: 'string' },
+    crops: { type: 'integer', minimum: 1, maximum: 65535 },
+    compression: { enum: ['full', 'topk'] },
+    k: { type: 'integer', minimum: 1, maximum: 65535 },
+    rule: { enum: ['marginal_smoothing', 'marginal_renorm'] },
+    dtype: { enum: ['float32', 'float16'] },
+    partSize: posInt,
+    shard: { type: 'string', pattern: '^(\\d+/\\d+)?$' },
   }),
   optim: obj({
     name: { enum: ['sgd', 'adam'] },
@@ -215,10 +271,31 @@ function describe(e: ErrorObject): string {
 const ajv = new Ajv({ allErrors: true });
 const check = ajv.compile(SCHEMA);
 
+/** Checks the schema cannot express: ordered ranges, a shard index below its count. */
+function crossChecks(value: DeepPartial<MealConfig>): string[] {
+  const out: string[] = [];
+  for (const key of ['cropScale', 'cropRatio'] as const) {
+    const r = value.data?.[key];
+    if (r && r.length === 2 && r[0]! > r[1]!)
+      out.push(`data.${key}: [lo, hi] needs lo <= hi, found [${r}]`);
+  }
+  const shard = value.labels?.shard;
+  if (shard) {
+    const [i, n] = shard.split('/').map(Number);
+    if (!(n >= 1 && i < n))
+      out.push(`labels.shard: "${shard}" needs 0 <= i < n (0-based), e.g. "0/4"`);
+  }
+  return out;
+}
+
 /** Validates a whole config (or recipe) and throws one error listing every problem. */
 export function validateConfig(value: unknown, source: string): void {
-  if (check(value)) return;
-  const lines = [...new Set((check.errors ?? []).map(describe))];
+  const valid = check(value);
+  const lines = [
+    ...new Set((check.errors ?? []).map(describe)),
+    ...(valid ? crossChecks(value as DeepPartial<MealConfig>) : []),
+  ];
+  if (lines.length === 0) return;
   throw new MealError(
     'BAD_CONFIG',
     `${source} has ${lines.length} problem${lines.length > 1 ? 's' : ''}:\n  - ${lines.join('\n  - ')}\n` +
@@ -251,4 +328,23 @@ export function resolveConfig(
   const config = merge(merge(DEFAULTS, recipe ?? {}), flags);
   validateConfig(config, 'the resolved config (defaults < recipe < flags)');
   return config;
+}
+
+/** The training augmentation a config asks for. */
+export function augmentOf(config: MealConfig): AugmentOptions {
+  const d = config.data;
+  return {
+    crop: d.crop,
+    cropPadding: d.cropPadding,
+    scale: d.cropScale,
+    ratio: d.cropRatio,
+    flip: d.flip,
+  };
+}
+
+/** "i/n" as numbers, or undefined for the whole set. */
+export function parseShard(shard: string): { index: number; count: number } | undefined {
+  if (!shard) return undefined;
+  const [index, count] = shard.split('/').map(Number);
+  return { index, count };
 }

@@ -7,12 +7,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { distill, evaluateModels, train, type RunSummary } from '../api.js';
+import {
+  distill,
+  evaluateModels,
+  makeLabels,
+  train,
+  type LabelsSummary,
+  type RunSummary,
+} from '../api.js';
 import { readRecipe, resolveConfig, type DeepPartial, type MealConfig } from '../config.js';
 import { modelNames } from '../models/registry.js';
 import { MealError } from '../util/errors.js';
 import { teeLogger, type Logger } from '../util/logger.js';
-import { makeProgress } from './progress.js';
+import { makeCountProgress, makeProgress } from './progress.js';
 import { formatTable } from './table.js';
 
 interface Flags {
@@ -38,7 +45,17 @@ interface Flags {
   json?: boolean;
   split?: 'train' | 'test';
   cropPadding?: number;
+  crop?: 'pad' | 'resized';
   flip?: boolean;
+  labels?: string;
+  crops?: number;
+  compression?: 'full' | 'topk';
+  topK?: number;
+  rule?: 'marginal_smoothing' | 'marginal_renorm';
+  dtype?: 'float32' | 'float16';
+  partSize?: number;
+  shard?: string;
+  merge?: boolean;
 }
 
 const int = (v: string) => {
@@ -66,8 +83,19 @@ function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
       dir: f.data,
       trainLimit: f.trainLimit,
       testLimit: f.testLimit,
+      crop: f.crop,
       cropPadding: f.cropPadding,
       flip: f.flip === false ? false : undefined, // commander defaults --no-flip to true
+    },
+    labels: {
+      file: f.labels,
+      crops: f.crops,
+      compression: f.compression,
+      k: f.topK,
+      rule: f.rule,
+      dtype: f.dtype,
+      partSize: f.partSize,
+      shard: f.shard,
     },
     student: { arch: f.arch, init: f.init },
     teachers: f.teacher,
@@ -105,15 +133,26 @@ function common(cmd: Command): Command {
     .option('--threads <n>', 'wasm threads (0 = one per core)', int);
 }
 
+/** The training views: crop kind, padding, flips. */
+function views(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--crop <kind>', 'random crop: pad (shift, zero fill) or resized').choices([
+        'pad',
+        'resized',
+      ]),
+    )
+    .option('--crop-padding <n>', 'zero padding of the pad crop, pixels (0 = no crop)', int)
+    .option('--no-flip', 'no random horizontal flips');
+}
+
 function training(cmd: Command): Command {
-  return common(cmd)
+  return views(common(cmd))
     .option('-o, --out <dir>', 'run folder')
     .option('--epochs <n>', 'epochs', int)
     .option('--batch-size <n>', 'batch size', int)
     .option('--lr <x>', "the student's base learning rate", float)
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['sgd', 'adam']))
-    .option('--crop-padding <n>', 'zero padding of the random crop, pixels (0 = no crop)', int)
-    .option('--no-flip', 'no random horizontal flips')
     .option('--resume', 'continue the run in --out from its last checkpoint');
 }
 
@@ -133,6 +172,16 @@ function progressFor(config: MealConfig, log: Logger) {
     every: config.logEvery,
     write: (l) => log.info(l),
   });
+}
+
+function printLabelsSummary(s: LabelsSummary): void {
+  if (s.table.length) process.stdout.write('\n' + formatTable(s.table, s.testN) + '\n');
+  const c = s.compression;
+  process.stdout.write(
+    `\nsoft labels: ${s.file}, ${s.bytes.toLocaleString('en-US')} bytes, ${s.samples.toLocaleString('en-US')} ` +
+      `samples x ${s.crops} crops, ${c.kind === 'full' ? 'full' : `top-${c.k} ${c.rule}`} ${c.dtype}; ` +
+      `${s.madeParts} parts made, ${s.reusedParts} reused, ${s.seconds.toFixed(0)} s\n`,
+  );
 }
 
 function printSummary(s: RunSummary): void {
@@ -167,6 +216,7 @@ export function program(): Command {
       new Option('--disc-mode <mode>', 'discriminator mode').choices(['corrected', 'faithful']),
     )
     .option('--no-disc', 'turn the discriminator off (similarity loss only)')
+    .option('--labels <file>', 'replay soft labels made by "meal labels" (no teacher is run)')
     .action(async (f: Flags) => {
       const config = configFrom(f);
       const log = cliLogger(config.out);
@@ -203,15 +253,47 @@ export function program(): Command {
       }
     });
 
-  prog
-    .command('labels')
-    .description('pre-compute teacher soft labels once (FKD-style cache)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MealError(
-        'NOT_SUPPORTED',
-        '"meal labels" (the soft-label cache) is not supported yet; use "meal distill" with live teachers.',
-      );
+  views(common(prog.command('labels')))
+    .description("pre-compute the ensemble's soft labels for stored crops once (FKD cache)")
+    .option('-o, --out <file>', 'the soft-label file to write (a shard writes FILE.shard-I-of-N)')
+    .option(
+      '-t, --teacher <path>',
+      'teacher: model folder or descriptor .json (repeatable)',
+      collect,
+    )
+    .option('--crops <m>', 'crops stored per training image', int)
+    .addOption(new Option('--compression <kind>', 'full rows or top-k').choices(['full', 'topk']))
+    .option('--top-k <k>', 'classes kept per row with --compression topk', int)
+    .addOption(
+      new Option('--rule <rule>', 'how top-k rows are recovered').choices([
+        'marginal_smoothing',
+        'marginal_renorm',
+      ]),
+    )
+    .addOption(new Option('--dtype <type>', 'stored value type').choices(['float32', 'float16']))
+    .option('--part-size <n>', 'samples per part (the unit of checking and resuming)', int)
+    .option('--shard <i/n>', 'make only shard I of N (0-based), for N parallel processes')
+    .option('--merge', 'join the shards FILE.shard-*-of-N into FILE')
+    .action(async (f: Flags) => {
+      const config = configFrom({ ...f, labels: f.out, out: undefined });
+      const log = cliLogger();
+      const bar = makeCountProgress({
+        tty: Boolean(process.stderr.isTTY),
+        label: 'labels',
+        unit: 'crops',
+        write: (l) => log.info(l),
+      });
+      try {
+        const s = await makeLabels(config, {
+          log,
+          merge: f.merge,
+          onProgress: (d, t) => bar.update(d, t),
+        });
+        bar.stop();
+        printLabelsSummary(s);
+      } finally {
+        bar.stop();
+      }
     });
 
   return prog;

@@ -71,3 +71,54 @@ export function makeProgress(opts: {
     },
   };
 }
+
+/**
+ * Progress of a counted job (soft-label generation): a bar with rate and ETA on a terminal,
+ * otherwise a line at every tenth of the work.
+ */
+export function makeCountProgress(opts: {
+  tty: boolean;
+  label: string;
+  unit: string;
+  write: (line: string) => void;
+}): { update(done: number, total: number): void; stop(): void } {
+  const t0 = performance.now();
+  let first: number | undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  let lastTenth = -1;
+  const rate = (done: number) => {
+    const s = (performance.now() - t0) / 1000;
+    return s > 0 ? (done - (first ?? 0)) / s : 0;
+  };
+  return {
+    update(done, total) {
+      first ??= done;
+      if (opts.tty) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            {
+              format: `${opts.label} [{bar}] {value}/{total} ${opts.unit} | {rate} ${opts.unit}/s | ETA {eta_formatted}`,
+              barsize: 24,
+              hideCursor: true,
+              etaBuffer: 20,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(total, done, { rate: '0' });
+        }
+        bar.update(done, { rate: rate(done).toFixed(0) });
+        return;
+      }
+      const tenth = Math.floor((10 * done) / total);
+      if (tenth === lastTenth) return;
+      lastTenth = tenth;
+      opts.write(
+        `${opts.label} ${done}/${total} ${opts.unit} (${((100 * done) / total).toFixed(0)}%) ` +
+          `${rate(done).toFixed(0)} ${opts.unit}/s`,
+      );
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

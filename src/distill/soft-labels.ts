@@ -4,7 +4,7 @@
  * replays stored labels.
  */
 import { tf } from '../engine/tf.js';
-import type { Batch } from '../data/loader.js';
+import type { Batch, ViewSource } from '../data/loader.js';
 import { teacherOutputs, type Teacher } from '../teachers/teacher.js';
 import { MealError } from '../util/errors.js';
 import { ensembleSoftLabel, meanLogits } from './losses.js';
@@ -17,6 +17,8 @@ export interface SoftLabels {
 
 export interface SoftLabelSource {
   describe(): string[];
+  /** Stored views the loader must replay (the soft-label cache); live sources draw fresh ones. */
+  views?: ViewSource;
   /** Asynchronous work for a batch, awaited before the synchronous step calls `labels`. */
   prepare?(batch: Batch, x: tf.Tensor4D): Promise<void>;
   labels(batch: Batch, x: tf.Tensor4D, wantLogits: boolean): SoftLabels;

@@ -22,6 +22,7 @@ export class DistillTask implements Task {
   readonly schedules: Record<string, GroupSchedule>;
   readonly discriminator?: Discriminator;
   optimizer?: { apply(grads: Record<string, tf.Tensor>): void };
+  readonly replay;
 
   constructor(
     readonly student: tfl.LayersModel,
@@ -30,6 +31,7 @@ export class DistillTask implements Task {
     numClasses: number,
     opts: { zeroLastLayer?: boolean } = {},
   ) {
+    this.replay = source.views;
     const d = config.distill.discriminator;
     const schedule = studentSchedule(config);
     this.groups = [
@@ -105,10 +107,13 @@ export class DistillTask implements Task {
           cfg.report === 'kl' ? tf.sub(sim, meanEntropy(soft.probs)) : sim,
         ) as tf.Scalar;
 
-        // Discriminator loss, eq. (3): student rows first, then teacher rows.
+        // Discriminator loss, eq. (3): student rows first, then teacher rows. Porting note: the
+        // authors' online script compares logits (faithful mode); their pre-computed-label (FKD)
+        // script compares probabilities, so faithful mode on stored labels does too.
         if (disc) {
-          const studentSide = faithful ? s : tf.softmax(s, -1); // (B, C)
-          const teacherSide = faithful ? soft.logits! : soft.probs; // (B, C)
+          const logits = faithful && soft.logits !== undefined;
+          const studentSide = logits ? s : tf.softmax(s, -1); // (B, C)
+          const teacherSide = logits ? soft.logits! : soft.probs; // (B, C)
           const stacked = tf.concat([studentSide, teacherSide], 0) as tf.Tensor2D; // (2B, C)
           const dLoss = bceWithLogits(discriminatorTargets(batch.size), disc.apply(stacked));
           parts.disc = tf.keep(dLoss);

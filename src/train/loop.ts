@@ -8,9 +8,9 @@ import { tf } from '../engine/tf.js';
 import { batchCount, epochBatches } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
 import { evaluate, type Accuracy } from '../eval/evaluate.js';
-import type { MealConfig } from '../config.js';
 import { MealError, NonFiniteLossError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { augmentOf, type MealConfig } from '../config.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointTensor } from './checkpoint.js';
 import { Optimizer } from './optimizer.js';
 import type { RunFolder } from './run.js';
@@ -124,7 +124,8 @@ export async function runLoop(
     shuffle: true,
     dropLast: data.train.n >= batchSize,
     seed: config.seed,
-    augment: { cropPadding: config.data.cropPadding, flip: config.data.flip },
+    augment: augmentOf(config),
+    replay: task.replay,
   };
   const steps = batchCount(data.train.n, loaderOpts);
   const history: EpochMetrics[] = [];

@@ -4,7 +4,7 @@
  * beyond the student that a checkpoint must carry.
  */
 import type { tf, tfl } from '../engine/tf.js';
-import type { Batch } from '../data/loader.js';
+import type { Batch, ViewSource } from '../data/loader.js';
 import type { CheckpointTensor } from './checkpoint.js';
 import type { ParamGroup } from './optimizer.js';
 
@@ -25,6 +25,10 @@ export interface Task {
   student: tfl.LayersModel;
   groups: ParamGroup[];
   schedules: Record<string, GroupSchedule>;
+  /** Applies one step's gradients; set by the caller once the optimiser over `groups` exists. */
+  optimizer?: { apply(grads: Record<string, tf.Tensor>): void };
+  /** Stored views to replay instead of fresh random crops (the soft-label cache). */
+  replay?: ViewSource;
   /** Asynchronous work for a batch (ONNX teachers), awaited before the synchronous step. */
   prepare?(batch: Batch): Promise<void>;
   step(batch: Batch): StepOutput;

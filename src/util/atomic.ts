@@ -7,12 +7,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export function writeFileAtomic(target: string, data: Uint8Array | string): void {
+  writeChunksAtomic(target, [typeof data === 'string' ? Buffer.from(data) : data]);
+}
+
+/** As `writeFileAtomic`, for content produced in pieces (large files never held whole). */
+export function writeChunksAtomic(target: string, chunks: Iterable<Uint8Array>): void {
   const dir = path.dirname(target);
   fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    for (const c of chunks) fs.writeSync(fd, c);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -25,4 +30,9 @@ export function writeFileAtomic(target: string, data: Uint8Array | string): void
   } finally {
     fs.closeSync(dfd);
   }
+}
+
+/** Whether a file name is a temporary file left by an interrupted atomic write. */
+export function isTempFile(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
 }
