@@ -63,11 +63,10 @@ export interface LabelHeader {
   made?: { seconds: number; date: string };
 }
 
+type LayoutHeader = Pick<LabelHeader, 'crops' | 'compression' | 'numClasses'>;
+
 /** Byte layout of one part's arrays, each 4-byte aligned. */
-export function partLayout(
-  h: Pick<LabelHeader, 'crops' | 'compression' | 'numClasses'>,
-  count: number,
-) {
+export function partLayout(h: LayoutHeader, count: number) {
   const m = h.crops.perSample;
   const per = storedPerRow(h.compression, h.numClasses);
   const rows = count * m;
@@ -97,55 +96,42 @@ export interface PartData {
   values: Float32Array | Uint16Array; // (rows, k or C), float16 as bits
 }
 
-export function emptyPart(h: Parameters<typeof partLayout>[0], count: number): PartData {
+/** Typed views of one part's arrays over `buffer` (laid out by `partLayout`). */
+function partViews(h: LayoutHeader, count: number, buffer: ArrayBuffer): PartData {
   const l = partLayout(h, count);
   return {
-    boxes: new Float32Array(l.rows * 4),
-    flips: new Uint8Array(l.rows),
-    indices: h.compression.kind === 'topk' ? new Uint16Array(l.rows * l.per) : undefined,
-    values:
-      h.compression.dtype === 'float16'
-        ? new Uint16Array(l.rows * l.per)
-        : new Float32Array(l.rows * l.per),
-  };
-}
-
-export function encodePart(
-  h: Parameters<typeof partLayout>[0],
-  count: number,
-  p: PartData,
-): Buffer {
-  const l = partLayout(h, count);
-  const buf = Buffer.alloc(l.bytes);
-  const put = (at: number, a: ArrayBufferView) =>
-    buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at);
-  put(l.boxes, p.boxes);
-  put(l.flips, p.flips);
-  if (p.indices) put(l.indices, p.indices);
-  put(l.values, p.values);
-  return buf;
-}
-
-export function decodePart(
-  h: Parameters<typeof partLayout>[0],
-  count: number,
-  bytes: Uint8Array,
-): PartData {
-  const l = partLayout(h, count);
-  // Copy into an aligned buffer: typed-array views need aligned offsets.
-  const own = new Uint8Array(l.bytes);
-  own.set(bytes.subarray(0, l.bytes));
-  const b = own.buffer;
-  return {
-    boxes: new Float32Array(b, l.boxes, l.rows * 4),
-    flips: new Uint8Array(b, l.flips, l.rows),
+    boxes: new Float32Array(buffer, l.boxes, l.rows * 4),
+    flips: new Uint8Array(buffer, l.flips, l.rows),
     indices:
-      h.compression.kind === 'topk' ? new Uint16Array(b, l.indices, l.rows * l.per) : undefined,
+      h.compression.kind === 'topk'
+        ? new Uint16Array(buffer, l.indices, l.rows * l.per)
+        : undefined,
     values:
       h.compression.dtype === 'float16'
-        ? new Uint16Array(b, l.values, l.rows * l.per)
-        : new Float32Array(b, l.values, l.rows * l.per),
+        ? new Uint16Array(buffer, l.values, l.rows * l.per)
+        : new Float32Array(buffer, l.values, l.rows * l.per),
   };
+}
+
+/** A zeroed part of `count` samples, its arrays sharing one buffer. */
+export function emptyPart(h: LayoutHeader, count: number): PartData {
+  return partViews(h, count, new ArrayBuffer(partLayout(h, count).bytes));
+}
+
+/** A part's bytes as stored: the buffer its arrays share (as made by `emptyPart`). */
+export function encodePart(h: LayoutHeader, count: number, p: PartData): Buffer {
+  const bytes = partLayout(h, count).bytes;
+  if (p.boxes.buffer.byteLength !== bytes) {
+    throw new Error(`encodePart: a part of ${count} samples needs ${bytes} bytes`);
+  }
+  return Buffer.from(p.boxes.buffer as ArrayBuffer);
+}
+
+export function decodePart(h: LayoutHeader, count: number, bytes: Uint8Array): PartData {
+  // Copy into an own buffer: typed-array views need aligned offsets.
+  const own = new Uint8Array(partLayout(h, count).bytes);
+  own.set(bytes.subarray(0, own.length));
+  return partViews(h, count, own.buffer);
 }
 
 /**

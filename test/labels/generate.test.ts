@@ -171,3 +171,33 @@ test('distill --labels trains from the file alone: no teacher is built or run', 
   );
   assert.ok(!fs.existsSync(path.join(root, 'run2', 'metrics.jsonl')));
 });
+
+test('meal distill --labels names a truncated part and stops before any step', async () => {
+  const file = await labelsFile(path.join(root, 'cli.labels'), teachers);
+  const bytes = fs.readFileSync(file);
+  fs.writeFileSync(file, bytes.subarray(0, bytes.length - 50));
+  const out = path.join(root, 'cli-run');
+  const init = await saveTeacher(path.join(root, 'cli-init'), 'cnn-tiny');
+  const r = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'distill',
+      '--data',
+      SUBSET,
+      '--train-limit',
+      '48',
+      '--labels',
+      file,
+      '--init',
+      init,
+      '--out',
+      out,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /part 2 \(samples 32-47\) is truncated: expected \d+ bytes, found \d+/);
+  assert.doesNotMatch(r.stderr, /epoch 1\//);
+  assert.ok(!fs.existsSync(path.join(out, 'metrics.jsonl')));
+});
