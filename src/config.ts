@@ -279,8 +279,8 @@ function crossChecks(value: DeepPartial<MealConfig>): string[] {
     if (r && r.length === 2 && r[0]! > r[1]!)
       out.push(`data.${key}: [lo, hi] needs lo <= hi, found [${r}]`);
   }
-  const shard = value.labels?.shard;
-  if (shard) {
+  const shard = value.labels?.shard as unknown;
+  if (typeof shard === 'string' && /^\d+\/\d+$/.test(shard)) {
     const [i, n] = shard.split('/').map(Number);
     if (!(n >= 1 && i < n))
       out.push(`labels.shard: "${shard}" needs 0 <= i < n (0-based), e.g. "0/4"`);
@@ -290,10 +290,10 @@ function crossChecks(value: DeepPartial<MealConfig>): string[] {
 
 /** Validates a whole config (or recipe) and throws one error listing every problem. */
 export function validateConfig(value: unknown, source: string): void {
-  const valid = check(value);
+  check(value);
   const lines = [
     ...new Set((check.errors ?? []).map(describe)),
-    ...(valid ? crossChecks(value as DeepPartial<MealConfig>) : []),
+    ...(typeof value === 'object' && value ? crossChecks(value as DeepPartial<MealConfig>) : []),
   ];
   if (lines.length === 0) return;
   throw new MealError(

@@ -51,3 +51,27 @@ test('a schedule given in a recipe replaces the default one whole', () => {
   );
   assert.deepEqual(c.optim.schedule, { kind: 'step', milestones: [3], gamma: 0.1 });
 });
+
+test('label and crop settings: shards, ranges and enums are checked with the rest', () => {
+  const c = resolveConfig(
+    readRecipe(recipe({ labels: { shard: '1/4', compression: 'topk', k: 5 } })),
+    {},
+  );
+  assert.equal(c.labels.shard, '1/4');
+  assert.equal(c.labels.rule, DEFAULTS.labels.rule);
+  assert.throws(
+    () =>
+      readRecipe(
+        recipe({
+          labels: { shard: '4/4', rule: 'smooth' },
+          data: { cropScale: [0.9, 0.2], crop: 'random' },
+        }),
+      ),
+    (e: Error) =>
+      /4 problems/.test(e.message) &&
+      /labels.rule: must be one of marginal_smoothing, marginal_renorm/.test(e.message) &&
+      /data.crop: must be one of pad, resized/.test(e.message) &&
+      /data.cropScale: \[lo, hi\] needs lo <= hi/.test(e.message) &&
+      /labels.shard: "4\/4" needs 0 <= i < n/.test(e.message),
+  );
+});
