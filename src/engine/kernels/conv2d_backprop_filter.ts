@@ -7,7 +7,7 @@
  *
  * Measured and dropped: im2col (KH*KW shifted views of x stacked, then one matmul) was 2-10x
  * slower for every shape of the reference nets, single-channel inputs included, because
- * building the views costs more than the convolution saves (bench/kernels notes in RESULTS.md).
+ * building the views costs more than the convolution saves.
  */
 import { tf } from '../tf.js';
 import { asTensor, axisWindow, convGeometry, explicitPad } from './util.js';
