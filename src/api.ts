@@ -55,6 +55,8 @@ export interface RunSummary {
   threads: number;
   data: { dir: string; train: number; test: number };
   discriminatorMode?: string;
+  /** 'joint' or 'reversed': what the student received from the discriminator loss. */
+  discriminatorStudentGradient?: string;
   reported_similarity?: string;
   /** The soft-label file replayed instead of live teachers, if any. */
   labels?: { file: string; compression: LabelHeader['compression']; crops: number };
@@ -188,6 +190,8 @@ async function runTask(
             ? config.distill.discriminator.mode
             : 'off'
           : undefined,
+      discriminatorStudentGradient:
+        task instanceof DistillTask && task.discriminator ? task.studentGradient : undefined,
       reported_similarity: task.kind === 'distill' ? config.distill.report : undefined,
       labels:
         task.kind === 'distill' && task.replay instanceof LabelCache

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Schedule } from './train/schedule.js';
 import type { OptimizerName } from './train/optimizer.js';
-import type { DiscriminatorMode } from './distill/discriminator.js';
+import type { DiscriminatorMode, StudentGradient } from './distill/discriminator.js';
 import type { AugmentOptions, CropKind } from './data/augment.js';
 import type { Compression, RecoveryRule, ValueType } from './labels/compress.js';
 import { MealError } from './util/errors.js';
@@ -55,6 +55,12 @@ export interface MealConfig {
       hidden: number[];
       lr: number;
       weight: number;
+      /**
+       * What the student gets from the discriminator loss: 'joint' (the authors' code: the same
+       * gradient as the discriminator, so it helps it), 'reversed' (it learns to fool it), or
+       * 'auto': joint in faithful mode, reversed in corrected mode.
+       */
+      studentGradient: StudentGradient;
     };
   };
   /** The soft-label cache (FKD): `meal labels` writes it, `meal distill` replays it. */
@@ -115,7 +121,14 @@ export const DEFAULTS: MealConfig = {
   distill: {
     similarityWeight: 1,
     report: 'kl',
-    discriminator: { enabled: true, mode: 'corrected', hidden: [], lr: 1e-4, weight: 1 },
+    discriminator: {
+      enabled: true,
+      mode: 'corrected',
+      hidden: [],
+      lr: 1e-4,
+      weight: 1,
+      studentGradient: 'auto',
+    },
   },
   labels: {
     file: '',
@@ -191,6 +204,7 @@ export const SCHEMA = obj({
       hidden: { type: 'array', items: posInt, maxItems: 2 },
       lr: nonNeg,
       weight: nonNeg,
+      studentGradient: { enum: ['auto', 'joint', 'reversed'] },
     }),
   }),
   labels: obj({

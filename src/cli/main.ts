@@ -40,6 +40,7 @@ interface Flags {
   trainLimit?: number;
   testLimit?: number;
   discMode?: 'corrected' | 'faithful';
+  discStudentGrad?: 'auto' | 'joint' | 'reversed';
   disc?: boolean;
   resume?: boolean;
   json?: boolean;
@@ -74,6 +75,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
   const disc: Record<string, unknown> = {};
   if (f.discMode) disc.mode = f.discMode;
+  if (f.discStudentGrad) disc.studentGradient = f.discStudentGrad;
   if (f.disc === false) disc.enabled = false;
   return {
     seed: f.seed,
@@ -214,6 +216,13 @@ export function program(): Command {
     .option('--arch <name>', 'student architecture when no --init is given')
     .addOption(
       new Option('--disc-mode <mode>', 'discriminator mode').choices(['corrected', 'faithful']),
+    )
+    .addOption(
+      new Option(
+        '--disc-student-grad <kind>',
+        "the student's gradient from the discriminator loss: joint (the authors' code) or " +
+          'reversed (fool it); auto = joint when faithful, reversed when corrected',
+      ).choices(['auto', 'joint', 'reversed']),
     )
     .option('--no-disc', 'turn the discriminator off (similarity loss only)')
     .option('--labels <file>', 'replay soft labels made by "meal labels" (no teacher is run)')

@@ -8,6 +8,9 @@
  *   (3) discriminator loss  L_D    = mean over 2B x 2 entries of BCEWithLogits(D([s; t]), [1,0; 0,1])
  *                                                                         (§3.3)
  *   total                   L      = w_sim L_sim + w_D L_D, one backward pass (§3.4, joint)
+ *       The discriminator descends dL_D. In the authors' code the student descends the same
+ *       dL_D ('joint'): it helps the discriminator tell it from the teachers. 'reversed' passes
+ *       the student -dL_D instead (gradient reversal), so it learns to fool the discriminator.
  *
  * Every function here runs inside tf.tidy, so only its result survives.
  */
@@ -76,6 +79,12 @@ export function bceWithLogits(targets: tf.Tensor, logits: tf.Tensor): tf.Scalar 
     return tf.mean(loss) as tf.Scalar;
   });
 }
+
+/** Identity forward, negated gradient backward: the gradient reversal layer. */
+export const reverseGradient = tf.customGrad((x) => ({
+  value: tf.clone(x as tf.Tensor),
+  gradFunc: (dy: tf.Tensor) => tf.neg(dy),
+})) as <T extends tf.Tensor>(x: T) => T;
 
 /** Targets for the discriminator: [1, 0] for the B student rows, then [0, 1] for the B teacher rows. */
 export function discriminatorTargets(batch: number): tf.Tensor2D {

@@ -12,8 +12,14 @@ import type { ParamGroup } from '../train/optimizer.js';
 import { studentSchedule, trainableVariables } from '../train/supervised.js';
 import type { GroupSchedule, StepOutput, Task } from '../train/task.js';
 import { MealError } from '../util/errors.js';
-import { defaultHidden, Discriminator } from './discriminator.js';
-import { bceWithLogits, discriminatorTargets, meanEntropy, softCrossEntropy } from './losses.js';
+import { defaultHidden, Discriminator, studentGradientOf } from './discriminator.js';
+import {
+  bceWithLogits,
+  discriminatorTargets,
+  meanEntropy,
+  reverseGradient,
+  softCrossEntropy,
+} from './losses.js';
 import type { SoftLabelSource } from './soft-labels.js';
 
 export class DistillTask implements Task {
@@ -21,6 +27,8 @@ export class DistillTask implements Task {
   readonly groups: ParamGroup[];
   readonly schedules: Record<string, GroupSchedule>;
   readonly discriminator?: Discriminator;
+  /** What the student receives from the discriminator loss (see discriminator.ts). */
+  readonly studentGradient: 'joint' | 'reversed';
   optimizer?: { apply(grads: Record<string, tf.Tensor>): void };
   readonly replay;
 
@@ -34,6 +42,7 @@ export class DistillTask implements Task {
     this.replay = source.views;
     const d = config.distill.discriminator;
     const schedule = studentSchedule(config);
+    this.studentGradient = studentGradientOf(d.mode, d.studentGradient);
     this.groups = [
       {
         name: 'student',
@@ -112,7 +121,8 @@ export class DistillTask implements Task {
         // script compares probabilities, so faithful mode on stored labels does too.
         if (disc) {
           const logits = faithful && soft.logits !== undefined;
-          const studentSide = logits ? s : tf.softmax(s, -1); // (B, C)
+          let studentSide = logits ? s : tf.softmax(s, -1); // (B, C)
+          if (this.studentGradient === 'reversed') studentSide = reverseGradient(studentSide);
           const teacherSide = logits ? soft.logits! : soft.probs; // (B, C)
           const stacked = tf.concat([studentSide, teacherSide], 0) as tf.Tensor2D; // (2B, C)
           const dLoss = bceWithLogits(discriminatorTargets(batch.size), disc.apply(stacked));
@@ -163,7 +173,10 @@ export class DistillTask implements Task {
         (disc ? ` + ${d.weight} x discriminator` : ''),
       disc
         ? `discriminator: mode ${d.mode}, ${this.student.outputs[0].shape[1]} -> ${disc.opts.hidden.join(' -> ')} -> 2, ` +
-          `lr ${d.mode === 'faithful' ? "follows the student's schedule" : d.lr}`
+          `lr ${d.mode === 'faithful' ? "follows the student's schedule" : d.lr}, ` +
+          (this.studentGradient === 'joint'
+            ? "student gradient joint (it helps the discriminator, as the authors' code)"
+            : 'student gradient reversed (it learns to fool the discriminator)')
         : 'discriminator: off',
     ];
   }

@@ -3,7 +3,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf.js';
 import { Discriminator } from '../../src/distill/discriminator.js';
-import { bceWithLogits, discriminatorTargets } from '../../src/distill/losses.js';
+import { bceWithLogits, discriminatorTargets, reverseGradient } from '../../src/distill/losses.js';
 import { LiveEnsemble } from '../../src/distill/soft-labels.js';
 import { DistillTask } from '../../src/distill/task.js';
 import { makeBatch } from '../../src/data/loader.js';
@@ -113,6 +113,53 @@ test('faithful mode keeps the final ReLU, so its loss never goes below ln(2)/2',
   const loss = bceWithLogits(discriminatorTargets(32), out).dataSync()[0];
   assert.ok(loss >= Math.LN2 / 2 - 1e-6, `loss ${loss} >= ln(2)/2`);
   d.dispose();
+});
+
+test("corrected mode reverses the student's gradient from the discriminator; faithful keeps the joint one", () => {
+  // Mechanism: through reverseGradient the student side's gradient flips, the discriminator's not.
+  const d = new Discriminator({ numClasses: 3, hidden: [16, 16], mode: 'corrected', seed: 5 });
+  const q = tf.tensor2d([
+    [0.7, 0.2, 0.1],
+    [0.1, 0.3, 0.6],
+  ]);
+  const t = tf.tensor2d([
+    [0.5, 0.4, 0.1],
+    [0.2, 0.2, 0.6],
+  ]);
+  const qv = tf.variable(q);
+  const w = d.variables[0];
+  const grads = (reversed: boolean) => {
+    const { grads: g } = tf.variableGrads(() => {
+      const side = reversed ? reverseGradient(qv) : qv;
+      const stacked = tf.concat([side, t], 0) as tf.Tensor2D;
+      return bceWithLogits(discriminatorTargets(2), d.apply(stacked));
+    }, [qv, w]);
+    return [g[qv.name], g[w.name]];
+  };
+  const [qJoint, wJoint] = grads(false);
+  const [qRev, wRev] = grads(true);
+  assert.ok(tf.max(tf.abs(qJoint)).dataSync()[0] > 1e-4, 'the student side has a gradient');
+  close(qRev.dataSync(), tf.neg(qJoint).dataSync(), 1e-7, 'student side, reversed');
+  close(wRev.dataSync(), wJoint.dataSync(), 1e-7, 'discriminator, unchanged');
+  d.dispose();
+  qv.dispose();
+
+  // Resolution: auto is the authors' joint update when faithful, reversed when corrected.
+  const resolved = (mode: 'corrected' | 'faithful', studentGradient?: 'joint' | 'reversed') => {
+    const config = testConfig({ distill: { discriminator: { mode, studentGradient } } });
+    const task = new DistillTask(
+      tinyNet(4, `g_${mode}_${studentGradient}`),
+      new LiveEnsemble([]),
+      config,
+      4,
+    );
+    task.dispose();
+    return task.studentGradient;
+  };
+  assert.equal(resolved('corrected'), 'reversed');
+  assert.equal(resolved('faithful'), 'joint');
+  assert.equal(resolved('corrected', 'joint'), 'joint');
+  assert.equal(resolved('faithful', 'reversed'), 'reversed');
 });
 
 test("case 8: the discriminator keeps its own rate in corrected mode; faithful follows the student's", () => {
