@@ -2,7 +2,13 @@
 # Redoes the demo zoo from nothing: three teachers, the hard-label student
 # baseline, the student's short hard-label init, and the MEAL V2 student, all
 # on the full Fashion-MNIST training set, then the manifest with each model's
-# top-1 on the full test set. About 2-3 hours on a 2-core machine.
+# top-1 on the full test set. About 2.5 hours on a 2-core machine.
+#
+# Teachers train in two stages: with random crops and flips
+# (recipes/teacher-NAME.json), then a few epochs on clean images at a lower
+# rate (recipes/teacher-NAME-tune.json). Students train on clean images: at
+# 27k parameters cnn-tiny underfits, and augmentation cost it 0.85 points of
+# top-1 (90.12% against 90.97% for the same 12-epoch baseline).
 #
 #   bash scripts/make-zoo.sh            # all of it
 #   STEPS="baseline meal" bash scripts/make-zoo.sh   # only some steps
@@ -26,7 +32,8 @@ for step in $STEPS; do
     teachers)
       for t in cnn-small resnet-tiny mlp; do
         $MEAL train --recipe recipes/teacher-$t.json --data "$DATA"
-        keep teacher-$t $t
+        $MEAL train --recipe recipes/teacher-$t-tune.json --data "$DATA"
+        keep teacher-$t-tune $t
       done ;;
     baseline)
       $MEAL train --recipe recipes/student-baseline.json --data "$DATA"
