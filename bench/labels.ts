@@ -2,7 +2,7 @@
  * Seconds per epoch of `meal distill` with live teachers and with the soft-label cache, same
  * student, batch and machine, in one run (issue: soft-label cache):
  *
- *     npm run bench:labels -- [--recipe recipes/student-meal.json] [--data DIR] [--crops 4]
+ *     npm run bench:labels -- [--recipe recipes/labels-experiment.json] [--data DIR] [--crops 4]
  *                             [--labels FILE] [--train-limit N] [--json]
  *
  * It makes (or reuses, when complete for the same settings) the label file first, then runs one
@@ -26,7 +26,7 @@ import { teeLogger } from '../src/util/logger.js';
 
 const { values: args } = parseArgs({
   options: {
-    recipe: { type: 'string', default: 'recipes/student-meal.json' },
+    recipe: { type: 'string', default: 'recipes/labels-experiment.json' },
     data: { type: 'string', default: DEBIAN_FASHION_DIR },
     crops: { type: 'string', default: '4' },
     labels: { type: 'string', default: 'runs/labels/bench-m4-full16.labels' },
@@ -46,7 +46,10 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'meal-bench-labels-'));
 /** Training seconds of the one epoch a run made. */
 async function epochSeconds(config: MealConfig, out: string): Promise<number> {
   await distill({ ...config, out: path.join(root, out) }, { log });
-  const line = fs.readFileSync(path.join(root, out, 'metrics.jsonl'), 'utf8').trim().split('\n')[0];
+  const line = fs
+    .readFileSync(path.join(root, out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')[0];
   return (JSON.parse(line) as { epoch_s: number }).epoch_s;
 }
 

@@ -1,11 +1,10 @@
 // The table of scripts/labels-experiment.sh: label file size and the student's full-test-set
-// top-1 for each compression, against the student distilled with live teachers (the zoo's).
+// top-1 for each compression, against the student distilled with live teachers (same recipe).
 import * as fs from 'node:fs';
 
-const manifest = JSON.parse(fs.readFileSync('zoo/fashion-mnist/manifest.json', 'utf8'));
-const live = manifest.models.find((m) => m.name === 'student-meal');
 const top1 = (run) => JSON.parse(fs.readFileSync(`runs/${run}/summary.json`, 'utf8')).table.at(-1).top1;
-const rows = [['live teachers (zoo student-meal)', '-', live.top1]];
+const live = { top1: top1('labels-live') };
+const rows = [['live teachers', '-', live.top1]];
 for (const [name, what] of [
   ['full', 'full, float16'],
   ['smoothing', 'top-3 marginal_smoothing, float16'],
