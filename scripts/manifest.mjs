@@ -7,8 +7,8 @@ import * as path from 'node:path';
 
 const data = process.argv[2] ?? '/usr/share/datasets/fashion-mnist';
 const zoo = 'zoo/fashion-mnist';
-const order = ['cnn-small', 'resnet-tiny', 'mlp', 'student-init', 'student-baseline', 'student-meal'];
-const roles = { 'student-init': 'student init', 'student-baseline': 'student baseline', 'student-meal': 'student (MEAL V2)' };
+const order = ['cnn-small', 'resnet-tiny', 'mlp', 'student-init', 'student-baseline', 'student-meal', 'student-tiny-init'];
+const roles = { 'student-init': 'student init', 'student-baseline': 'student baseline', 'student-meal': 'student (MEAL V2)', 'student-tiny-init': 'student init (cnn-tiny, labels experiment)' };
 const models = [];
 for (const name of order) {
   const dir = path.join(zoo, name);

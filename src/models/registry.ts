@@ -19,6 +19,10 @@ const REGISTRY: Record<string, ModelSpec> = {
     description: 'cnn-small at a quarter width: a student-sized net',
     build: (o) => cnn(o, 8, 32),
   },
+  'cnn-half': {
+    description: 'cnn-small at half width: a larger student',
+    build: (o) => cnn(o, 16, 64),
+  },
   'cnn-wide': {
     description: 'cnn-small at double width: a teacher-sized net',
     build: (o) => cnn(o, 64, 256),
