@@ -3,7 +3,7 @@
  * student, batch and machine, in one run (issue: soft-label cache):
  *
  *     npm run bench:labels -- [--recipe recipes/labels-experiment.json] [--data DIR] [--crops 4]
- *                             [--labels FILE] [--train-limit N] [--json]
+ *                             [--labels FILE] [--train-limit N] [--repeat N] [--json]
  *
  * It makes (or reuses, when complete for the same settings) the label file first, then runs one
  * epoch each way through the library, reading each epoch's training seconds from the run's
@@ -31,6 +31,7 @@ const { values: args } = parseArgs({
     crops: { type: 'string', default: '4' },
     labels: { type: 'string', default: 'runs/labels/bench-m4-full16.labels' },
     'train-limit': { type: 'string', default: '0' },
+    repeat: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -79,11 +80,28 @@ async function teacherSeconds(config: MealConfig): Promise<number> {
   return seconds;
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
 const made = await makeLabels(base, { log });
 const labelSeconds = made.seconds;
-const live = await epochSeconds({ ...base, labels: { ...base.labels, file: '' } }, 'live');
-const cached = await epochSeconds(base, 'cached');
-const teacher = await teacherSeconds(base);
+// Epoch times vary by a few percent; --repeat N interleaves N rounds and keeps the medians.
+const rounds: { live: number; cached: number; teacher: number }[] = [];
+for (let r = 0; r < Number(args.repeat); r++) {
+  rounds.push({
+    live: await epochSeconds({ ...base, labels: { ...base.labels, file: '' } }, `live-${r}`),
+    cached: await epochSeconds(base, `cached-${r}`),
+    teacher: await teacherSeconds(base),
+  });
+}
+const live = median(rounds.map((r) => r.live));
+const cached = median(rounds.map((r) => r.cached));
+const teacher = median(rounds.map((r) => r.teacher));
+const range = (k: 'live' | 'cached' | 'teacher') =>
+  rounds.length > 1 ? `  (${rounds.map((r) => r[k].toFixed(1)).join(', ')})` : '';
 const result = {
   live_epoch_s: live,
   cached_epoch_s: cached,
@@ -98,12 +116,12 @@ process.stdout.write(
   [
     `distill, one epoch of ${base.data.trainLimit || 'all'} training images, batch ${base.batchSize}, ` +
       `${base.teachers.length} teachers:`,
-    `  live teachers     ${f(live)} s`,
+    `  live teachers     ${f(live)} s${range('live')}`,
     `  stored labels     ${f(cached)} s   (${made.bytes.toLocaleString('en-US')} bytes, ` +
-      `${base.labels.crops} crops per image, made in ${f(labelSeconds)} s)`,
+      `${base.labels.crops} crops per image, made in ${f(labelSeconds)} s)${range('cached')}`,
     `  speed-up          ${result.speedup.toFixed(2)}x`,
     `  teachers alone    ${f(teacher)} s of the live epoch: expected speed-up ` +
-      `${result.expected_speedup.toFixed(2)}x`,
+      `${result.expected_speedup.toFixed(2)}x${range('teacher')}`,
     '',
   ].join('\n'),
 );
