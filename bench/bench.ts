@@ -15,9 +15,9 @@ import { parseArgs } from 'node:util';
 import { initEngine, type BackendChoice } from '../src/engine/backend.js';
 import { tf } from '../src/engine/tf.js';
 import { makeStepBench } from './train_step.js';
+import { medianMs } from './timing.js';
 
 const BATCH = 128;
-const WARMUP = 3;
 const NETS = ['cnn-small', 'resnet-mini', 'mobilenet-mini'];
 
 interface NetResult {
@@ -28,25 +28,6 @@ interface NetResult {
   torch_train_step_ms?: number;
   forward_ratio?: number;
   train_ratio?: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** Median wall time of `fn`; reading one value back makes sure the work has finished. */
-function medianMs(fn: () => tf.Tensor, steps: number): number {
-  const once = () => {
-    const t0 = performance.now();
-    const out = fn();
-    out.dataSync();
-    out.dispose();
-    return performance.now() - t0;
-  };
-  for (let i = 0; i < WARMUP; i++) once();
-  return median(Array.from({ length: steps }, once));
 }
 
 function benchOurs(net: string, steps: number): NetResult {

@@ -1,29 +1,17 @@
 """PyTorch side of bench/convs.ts: median ms of the same 3x3 convolutions, as a JSON list."""
 import json
-import statistics
 import sys
-import time
 
 import torch
 
+from torch_step import median_ms
+
 SHAPES = [(28, 32, 32, 1), (28, 32, 64, 2), (14, 32, 64, 1), (14, 64, 64, 1), (7, 128, 128, 1)]
-
-
-def median_ms(fn, n=10):
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return 1000 * statistics.median(samples)
-
 
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
 out = []
 with torch.no_grad():
     for h, c, o, s in SHAPES:
         x, w = torch.randn(128, c, h, h), torch.randn(o, c, 3, 3)
-        out.append(median_ms(lambda: torch.nn.functional.conv2d(x, w, stride=s, padding=1)))
+        out.append(median_ms(lambda: torch.nn.functional.conv2d(x, w, stride=s, padding=1), 10, 3))
 print(json.dumps(out))

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initEngine } from '../src/engine/backend.js';
 import { tf } from '../src/engine/tf.js';
+import { medianMs } from './timing.js';
 
 export const SHAPES: [number, number, number, number][] = [
   [28, 32, 32, 1],
@@ -27,23 +28,10 @@ const engine = await initEngine({
   threads: values.threads ? Number(values.threads) : undefined,
 });
 
-function medianMs(f: () => tf.Tensor, n = 10): number {
-  for (let i = 0; i < 3; i++) f().dispose();
-  const ts: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const o = f();
-    o.dataSync();
-    o.dispose();
-    ts.push(performance.now() - t0);
-  }
-  return ts.sort((a, b) => a - b)[n >> 1];
-}
-
 const ours = SHAPES.map(([h, c, o, s]) => {
   const x = tf.randomNormal([128, h, h, c]) as tf.Tensor4D;
   const w = tf.randomNormal([3, 3, c, o]) as tf.Tensor4D;
-  const ms = medianMs(() => tf.conv2d(x, w, s, 'same'));
+  const ms = medianMs(() => tf.conv2d(x, w, s, 'same'), 10);
   tf.dispose([x, w]);
   return ms;
 });

@@ -23,6 +23,7 @@ import { epochBatches } from '../src/data/loader.js';
 import { LiveEnsemble } from '../src/distill/soft-labels.js';
 import { tf } from '../src/engine/tf.js';
 import { teeLogger } from '../src/util/logger.js';
+import { median } from './timing.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -78,12 +79,6 @@ async function teacherSeconds(config: MealConfig): Promise<number> {
   }
   teachers.forEach((t) => t.dispose());
   return seconds;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 const made = await makeLabels(base, { log });
