@@ -71,6 +71,7 @@ function engineFor(config: MealConfig, log: Logger) {
   return initEngine({
     backend: config.backend,
     threads: config.threads || undefined,
+    nativeKernels: config.nativeKernels ? undefined : false,
     log: (l: string) => log.info(l),
   });
 }

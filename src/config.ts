@@ -18,6 +18,11 @@ export interface MealConfig {
   backend: 'auto' | 'wasm' | 'cpu' | 'tensorflow';
   /** Threads for the wasm backend; 0 means one per core. */
   threads: number;
+  /**
+   * On wasm, run convolutions on onnxruntime's native CPU kernels when onnxruntime-node loads
+   * (3-10x faster than wasm's; see README "Performance"). false keeps everything in wasm.
+   */
+  nativeKernels: boolean;
   data: {
     /** Folder of IDX files; empty means ./data/fashion-mnist, then Debian's. */
     dir: string;
@@ -104,6 +109,7 @@ export const DEFAULTS: MealConfig = {
   seed: 0,
   backend: 'auto',
   threads: 0,
+  nativeKernels: true,
   data: {
     dir: '',
     trainLimit: 0,
@@ -181,6 +187,7 @@ export const SCHEMA = obj({
   seed: nonNegInt,
   backend: { enum: ['auto', 'wasm', 'cpu', 'tensorflow'] },
   threads: nonNegInt,
+  nativeKernels: { type: 'boolean' },
   data: obj({
     dir: { type: 'string' },
     trainLimit: nonNegInt,

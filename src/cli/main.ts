@@ -37,6 +37,7 @@ interface Flags {
   seed?: number;
   backend?: MealConfig['backend'];
   threads?: number;
+  nativeKernels?: boolean;
   trainLimit?: number;
   testLimit?: number;
   discMode?: 'corrected' | 'faithful';
@@ -81,6 +82,7 @@ function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
     seed: f.seed,
     backend: f.backend,
     threads: f.threads,
+    nativeKernels: f.nativeKernels,
     data: {
       dir: f.data,
       trainLimit: f.trainLimit,
@@ -132,7 +134,8 @@ function common(cmd: Command): Command {
         'tensorflow',
       ]),
     )
-    .option('--threads <n>', 'wasm threads (0 = one per core)', int);
+    .option('--threads <n>', 'threads (0 = one per core)', int)
+    .option('--no-native-kernels', 'keep convolutions in wasm instead of onnxruntime');
 }
 
 /** The training views: crop kind, padding, flips. */

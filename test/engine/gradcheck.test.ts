@@ -86,6 +86,14 @@ const CONV_CASES: ConvCase[] = [
   [2, 5, 5, 6, 2, 2, 'valid', 2],
   [1, 10, 8, 8, 3, 1, 'same', 6],
   [2, 5, 7, 3, 1, 1, 'valid', 4],
+  // Whole NCHWc blocks (16 channels with AVX-512, 8 with AVX2) and batches of whole blocks, so
+  // the native kernels' blocked paths run, not only their fallbacks.
+  [16, 7, 7, 16, 3, 1, 'same', 32],
+  [16, 9, 8, 32, 3, 2, 'same', 16],
+  [3, 6, 6, 16, 1, 1, 'valid', 16],
+  [16, 8, 8, 16, 1, 2, 'same', 32],
+  [16, 9, 9, 16, 3, 2, 'valid', 16],
+  [2, 6, 5, 16, 3, 1, 'same', 24],
 ];
 
 before(async () => {
@@ -95,6 +103,11 @@ before(async () => {
 describe('project wasm kernels match cpu', () => {
   test('the kernels checked here are all the kernels the project registers', () => {
     const checked = [
+      tf.Conv2D,
+      tf.FusedConv2D,
+      tf.DepthwiseConv2dNative,
+      tf.FusedDepthwiseConv2D,
+      tf.FusedBatchNorm,
       tf.Conv2DBackpropInput,
       tf.Conv2DBackpropFilter,
       tf.DepthwiseConv2dNativeBackpropInput,
@@ -120,6 +133,41 @@ describe('project wasm kernels match cpu', () => {
       const x = random([n, h, w, ci], 10 * i + 3);
       await check(tf.Conv2DBackpropFilter, { x, dy }, { ...attrs, filterShape: [k, k, ci, co] });
     }
+  });
+
+  test('Conv2D and FusedConv2D with bias and linear, ReLU and ReLU6 activations', async () => {
+    for (const [i, [n, h, w, ci, k, s, pad, co]] of CONV_CASES.entries()) {
+      const x = random([n, h, w, ci], 10 * i + 7, -3, 3);
+      const filter = random([k, k, ci, co], 10 * i + 8);
+      const attrs = { strides: [s, s], pad, dataFormat: 'NHWC', dilations: [1, 1] };
+      await check(tf.Conv2D, { x, filter }, { ...attrs, dimRoundingMode: undefined });
+      const bias = random([co], 10 * i + 9);
+      const activation = ['linear', 'relu', 'relu6'][i % 3];
+      await check(tf.FusedConv2D, { x, filter, bias }, { ...attrs, activation });
+    }
+  });
+
+  test('DepthwiseConv2dNative and FusedDepthwiseConv2D, multipliers 1 and 2', async () => {
+    for (const [i, [n, h, w, c, k, s, pad, mult]] of CONV_CASES.entries()) {
+      const m = Math.min(mult, 2);
+      const x = random([n, h, w, c], 10 * i + 7, -3, 3);
+      const filter = random([k, k, c, m], 10 * i + 8);
+      const attrs = { strides: [s, s], pad, dataFormat: 'NHWC', dilations: [1, 1] };
+      await check(tf.DepthwiseConv2dNative, { x, filter }, attrs);
+      const bias = random([c * m], 10 * i + 9);
+      const activation = ['relu6', 'linear', 'relu'][i % 3];
+      await check(tf.FusedDepthwiseConv2D, { x, filter, bias }, { ...attrs, activation });
+    }
+  });
+
+  test('FusedBatchNorm with and without scale and offset', async () => {
+    const x = random([4, 5, 3, 6], 600, -2, 2);
+    const mean = random([6], 601);
+    const variance = random([6], 602, 0.1, 2);
+    const scale = random([6], 603);
+    const offset = random([6], 604);
+    await check(tf.FusedBatchNorm, { x, mean, variance, scale, offset }, { varianceEpsilon: 1e-3 });
+    await check(tf.FusedBatchNorm, { x, mean, variance }, { varianceEpsilon: 1e-3 });
   });
 
   test('DepthwiseConv2dNativeBackpropInput and ...BackpropFilter, multipliers 1 and 2', async () => {

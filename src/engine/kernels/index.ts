@@ -10,19 +10,31 @@ import { conv2dBackpropInputKernel } from './conv2d_backprop_input.js';
 import { depthwiseBackpropFilterKernel } from './depthwise_backprop_filter.js';
 import { depthwiseBackpropInputKernel } from './depthwise_backprop_input.js';
 import { maxPoolGradKernel } from './max_pool_grad.js';
+import { batchNormKernel } from './batch_norm.js';
 import { oneHotKernel } from './one_hot.js';
 import { meanKernel, sumKernel } from './reduce.js';
 import { tileKernel } from './tile.js';
 import type { ProjectKernel } from './types.js';
+import { nativeConvKernels } from '../native/kernels.js';
 
 export type { ProjectKernel } from './types.js';
 
 // Stock wasm kernels we replaced, by name, so that tests can compare with or restore them.
 const stockKernels = new Map<string, tf.KernelConfig>();
 
-function projectKernels(): ProjectKernel[] {
+function projectKernels(native: boolean): ProjectKernel[] {
   // Kernels that fall back to (or wrap) the stock one for cases they do not speed up.
   const stock = (name: string) => stockKernels.get(name) ?? tf.getKernel(name, 'wasm');
+  const composed = wasmProjectKernels(stock);
+  if (!native) return composed;
+  const byName = new Map(composed.map((k) => [k.kernelName, k]));
+  const fallback = (name: string) => byName.get(name) ?? stock(name);
+  const nativeKernels = nativeConvKernels(fallback);
+  const replaced = new Set(nativeKernels.map((k) => k.kernelName));
+  return [...composed.filter((k) => !replaced.has(k.kernelName)), ...nativeKernels];
+}
+
+function wasmProjectKernels(stock: (name: string) => tf.KernelConfig): ProjectKernel[] {
   return [
     conv2dBackpropInputKernel,
     conv2dBackpropFilterKernel,
@@ -34,6 +46,7 @@ function projectKernels(): ProjectKernel[] {
     tileKernel(stock(tf.Tile)),
     sumKernel(stock(tf.Sum)),
     meanKernel(stock(tf.Mean)),
+    batchNormKernel,
   ];
 }
 
@@ -41,13 +54,16 @@ let registered: ProjectKernel[] | null = null;
 
 /** Names of the kernels the project registers for `wasm`. */
 export function wasmKernelNames(): string[] {
-  return (registered ?? projectKernels()).map((k) => k.kernelName);
+  return (registered ?? projectKernels(false)).map((k) => k.kernelName);
 }
 
-/** Registers every project kernel for `wasm`, replacing stock ones. Idempotent. */
-export function registerWasmKernels(): void {
+/**
+ * Registers every project kernel for `wasm`, replacing stock ones; with `native`, convolutions
+ * run on onnxruntime's kernels (native/). Idempotent until unregisterWasmKernels().
+ */
+export function registerWasmKernels(native = false): void {
   if (registered) return;
-  registered = projectKernels();
+  registered = projectKernels(native);
   for (const k of registered) {
     const stock = tf.getKernel(k.kernelName, 'wasm');
     if (stock) {

@@ -26,6 +26,7 @@ export function convGeometry(
   filterShape: number[],
   attrs: tf.NamedAttrMap,
   depthwise: boolean,
+  allowDilation = false,
 ): tf.backend_util.Conv2DInfo {
   const { strides, pad, dimRoundingMode, dataFormat } = attrs as unknown as {
     strides: [number, number] | number;
@@ -46,7 +47,7 @@ export function convGeometry(
     dimRoundingMode,
     depthwise,
   );
-  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) {
+  if (!allowDilation && (info.dilationHeight !== 1 || info.dilationWidth !== 1)) {
     // tfjs itself refuses gradients of dilated convolutions before reaching a kernel.
     throw new Error('convolution gradients with dilation > 1 are not supported yet');
   }
