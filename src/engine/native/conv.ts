@@ -590,3 +590,73 @@ export function nchwcDepthwiseFilterGradGraph(info: Info, block: number): OnnxGr
     },
   };
 }
+
+function isPointwise(info: Info): boolean {
+  const p = info.padInfo;
+  return (
+    info.filterHeight === 1 &&
+    info.filterWidth === 1 &&
+    info.strideHeight === 1 &&
+    info.strideWidth === 1 &&
+    !(p.top || p.left || p.bottom || p.right)
+  );
+}
+
+/**
+ * A 1x1, stride-1, unpadded convolution on NHWC data is a matmul over pixels, (N*H*W, CI) x
+ * (CI, CO), with no reordering at all; its input gradient is dy times the filter transposed.
+ */
+export function pointwiseConvGraph(info: Info, bias: boolean, act: Activation): OnnxGraph | null {
+  if (!isPointwise(info)) return null;
+  const { inChannels: ci, outChannels: co, inHeight: h, inWidth: w } = info;
+  const nodes: OnnxNode[] = [
+    { op: 'Reshape', inputs: ['x', 'xshape'], outputs: ['x2'] },
+    { op: 'Reshape', inputs: ['w', 'wshape'], outputs: ['w2'] },
+    bias
+      ? { op: 'Gemm', inputs: ['x2', 'w2', 'b'], outputs: ['y2'] }
+      : { op: 'MatMul', inputs: ['x2', 'w2'], outputs: ['y2'] },
+  ];
+  const floats: Record<string, number> = {};
+  let last = 'y2';
+  if (act !== 'linear') {
+    nodes.push(
+      act === 'relu'
+        ? { op: 'Relu', inputs: ['y2'], outputs: ['ya'] }
+        : { op: 'Clip', inputs: ['y2', 'zero', 'six'], outputs: ['ya'] },
+    );
+    if (act === 'relu6') Object.assign(floats, { zero: 0, six: 6 });
+    last = 'ya';
+  }
+  nodes.push({ op: 'Reshape', inputs: [last, 'yshape'], outputs: ['y'] });
+  const inputs = [
+    { name: 'x', shape: ['n', h, w, ci] as (number | string)[] },
+    { name: 'w', shape: [1, 1, ci, co] as (number | string)[] },
+  ];
+  if (bias) inputs.push({ name: 'b', shape: [co] });
+  return {
+    inputs,
+    outputs: [{ name: 'y', shape: ['n', h, w, co] }],
+    nodes,
+    int64s: { xshape: [-1, ci], wshape: [ci, co], yshape: [-1, h, w, co] },
+    floats,
+  };
+}
+
+export function pointwiseInputGradGraph(info: Info): OnnxGraph | null {
+  if (!isPointwise(info)) return null;
+  const { inChannels: ci, outChannels: co, inHeight: h, inWidth: w } = info;
+  return {
+    inputs: [
+      { name: 'dy', shape: ['n', h, w, co] },
+      { name: 'w', shape: [1, 1, ci, co] },
+    ],
+    outputs: [{ name: 'dx', shape: ['n', h, w, ci] }],
+    nodes: [
+      { op: 'Reshape', inputs: ['dy', 'dyshape'], outputs: ['dy2'] },
+      { op: 'Reshape', inputs: ['w', 'wshape'], outputs: ['w2'] },
+      { op: 'Gemm', inputs: ['dy2', 'w2'], outputs: ['dx2'], attrs: { transB: 1 } },
+      { op: 'Reshape', inputs: ['dx2', 'xshape'], outputs: ['dx'] },
+    ],
+    int64s: { dyshape: [-1, co], wshape: [ci, co], xshape: [-1, h, w, ci] },
+  };
+}

@@ -17,7 +17,9 @@ import {
   nchwcInputGradGraph,
   depthwiseFilterGradGraph,
   nchwcDepthwiseFilterGradGraph,
+  pointwiseConvGraph,
   pointwiseFilterGradGraph,
+  pointwiseInputGradGraph,
   type Activation,
 } from './conv.js';
 import type { OnnxGraph } from './onnx_graph.js';
@@ -58,7 +60,8 @@ function forward(depthwise: boolean, fused: boolean, fallback: tf.KernelConfig |
     }
     const bias = fused && inputs.bias != null;
     const graph =
-      nchwcConvGraph(info, depthwise, bias, act, nchwcBlockSize()) ??
+      ((!depthwise && pointwiseConvGraph(info, bias, act)) ||
+        nchwcConvGraph(info, depthwise, bias, act, nchwcBlockSize())) ??
       convGraph(info, depthwise, bias, act);
     const ins = bias ? [inputs.x, inputs.filter, inputs.bias] : [inputs.x, inputs.filter];
     return runGraph(
@@ -79,8 +82,9 @@ function inputGrad(depthwise: boolean, fallback: ProjectKernel) {
     const graph =
       depthwise && info.outChannels !== info.inChannels
         ? null
-        : (nchwcInputGradGraph(info, depthwise, nchwcBlockSize()) ??
-          inputGradGraph(info, depthwise));
+        : (!depthwise && pointwiseInputGradGraph(info)) ||
+          nchwcInputGradGraph(info, depthwise, nchwcBlockSize()) ||
+          inputGradGraph(info, depthwise);
     if (!graph) return fallback.kernelFunc(args as unknown as KernelFuncArgs) as tf.TensorInfo;
     return runGraph(graph, [inputs.dy, inputs.filter], inputShape, backend);
   };
