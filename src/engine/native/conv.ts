@@ -138,11 +138,7 @@ export function inputGradGraph(info: Info, depthwise: boolean): OnnxGraph | null
  */
 export function filterGradGraph(info: Info): OnnxGraph {
   const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
-  const p = info.padInfo;
-  const usedH = Math.min(info.inHeight, (info.outHeight - 1) * sh + kh - p.top);
-  const usedW = Math.min(info.inWidth, (info.outWidth - 1) * sw + kw - p.left);
-  const bottom = (info.outHeight - 1) * sh + kh - p.top - usedH;
-  const right = (info.outWidth - 1) * sw + kw - p.left - usedW;
+  const { usedH, usedW, pads } = gradientWindow(info);
   const nodes: OnnxNode[] = [
     { op: 'Transpose', inputs: ['x'], outputs: ['xt'], attrs: { perm: [3, 0, 1, 2] } },
     { op: 'Slice', inputs: ['xt', 'starts', 'ends', 'axes'], outputs: ['xs'] },
@@ -154,7 +150,7 @@ export function filterGradGraph(info: Info): OnnxGraph {
       attrs: {
         kernel_shape: [info.outHeight, info.outWidth],
         dilations: [sh, sw],
-        pads: [p.top, p.left, bottom, right],
+        pads,
       },
     },
     { op: 'Transpose', inputs: ['dwt'], outputs: ['dw'], attrs: { perm: [2, 3, 0, 1] } },
@@ -342,19 +338,46 @@ export function nchwcInputGradGraph(
 }
 
 /**
+ * The part of the input a filter gradient reads: (OH - 1) * stride + K rows from -padTop, cut
+ * at the input's end (rows past it are zero padding, given to the convolution as `pads`).
+ */
+function gradientWindow(info: Info) {
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const p = info.padInfo;
+  const usedH = Math.min(info.inHeight, (info.outHeight - 1) * sh + kh - p.top);
+  const usedW = Math.min(info.inWidth, (info.outWidth - 1) * sw + kw - p.left);
+  const bottom = (info.outHeight - 1) * sh + kh - p.top - usedH;
+  const right = (info.outWidth - 1) * sw + kw - p.left - usedW;
+  return { usedH, usedW, pads: [p.top, p.left, bottom, right] };
+}
+
+/** NCHWc convolution of the reordered input 'xc' with dy as the filter 'dyc', dilation = stride. */
+function dyAsFilterConv(info: Info, output: string, group: number): OnnxNode {
+  return {
+    op: 'Conv',
+    domain: NCHWC,
+    inputs: ['xc', 'dyc'],
+    outputs: [output],
+    attrs: {
+      kernel_shape: [info.outHeight, info.outWidth],
+      dilations: [info.strideHeight, info.strideWidth],
+      strides: [1, 1],
+      pads: gradientWindow(info).pads,
+      group,
+    },
+  };
+}
+
+/**
  * dW as one NCHWc convolution: the batch is the input's channel axis (blocked), dy is the
  * filter (OIHWBiBo over batch and output channels), dilation = stride. Needs a batch that is a
  * whole number of blocks.
  */
 export function nchwcFilterGradGraph(info: Info, block: number): OnnxGraph | null {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { filterHeight: kh, filterWidth: kw } = info;
   const { inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
   if (co % block !== 0) return null;
-  const p = info.padInfo;
-  const usedH = Math.min(info.inHeight, (oh - 1) * sh + kh - p.top);
-  const usedW = Math.min(info.inWidth, (ow - 1) * sw + kw - p.left);
-  const bottom = (oh - 1) * sh + kh - p.top - usedH;
-  const right = (ow - 1) * sw + kw - p.left - usedW;
+  const { usedH, usedW } = gradientWindow(info);
   const nb = 'nb';
   return {
     inputs: [
@@ -372,19 +395,7 @@ export function nchwcFilterGradGraph(info: Info, block: number): OnnxGraph | nul
       { op: 'Reshape', inputs: ['dy', 'dysplit'], outputs: ['dy6'] },
       { op: 'Transpose', inputs: ['dy6'], outputs: ['dy6t'], attrs: { perm: [4, 0, 2, 3, 1, 5] } },
       { op: 'Reshape', inputs: ['dy6t', 'dyshape'], outputs: ['dyc'] },
-      {
-        op: 'Conv',
-        domain: NCHWC,
-        inputs: ['xc', 'dyc'],
-        outputs: ['dwc'],
-        attrs: {
-          kernel_shape: [oh, ow],
-          dilations: [sh, sw],
-          strides: [1, 1],
-          pads: [p.top, p.left, bottom, right],
-          group: 1,
-        },
-      },
+      dyAsFilterConv(info, 'dwc', 1),
       // (CI, CO/B, KH, KW, B) -> (CI, KH, KW, CO) -> (KH, KW, CI, CO)
       {
         op: 'ReorderOutput',
@@ -527,14 +538,10 @@ export function pointwiseFilterGradGraph(info: Info): OnnxGraph | null {
  * already, so the convolution gives every image's contribution and a sum over N finishes.
  */
 export function nchwcDepthwiseFilterGradGraph(info: Info, block: number): OnnxGraph | null {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { filterHeight: kh, filterWidth: kw } = info;
   const { inChannels: c, outHeight: oh, outWidth: ow } = info;
   if (c % block !== 0 || info.outChannels !== c) return null;
-  const p = info.padInfo;
-  const usedH = Math.min(info.inHeight, (oh - 1) * sh + kh - p.top);
-  const usedW = Math.min(info.inWidth, (ow - 1) * sw + kw - p.left);
-  const bottom = (oh - 1) * sh + kh - p.top - usedH;
-  const right = (ow - 1) * sw + kw - p.left - usedW;
+  const { usedH, usedW } = gradientWindow(info);
   return {
     inputs: [
       { name: 'x', shape: [info.batchSize, info.inHeight, info.inWidth, c] },
@@ -559,19 +566,7 @@ export function nchwcDepthwiseFilterGradGraph(info: Info, block: number): OnnxGr
         attrs: { channels_last: 1 },
       },
       { op: 'Reshape', inputs: ['dyb', 'dyfilter'], outputs: ['dyc'] },
-      {
-        op: 'Conv',
-        domain: NCHWC,
-        inputs: ['xc', 'dyc'],
-        outputs: ['g'],
-        attrs: {
-          kernel_shape: [oh, ow],
-          dilations: [sh, sw],
-          strides: [1, 1],
-          pads: [p.top, p.left, bottom, right],
-          group: info.batchSize * c,
-        },
-      },
+      dyAsFilterConv(info, 'g', info.batchSize * c),
       // (1, N*C/B, KH, KW, B) -> (N, C/B, KH, KW, B), summed over N -> (KH, KW, C/B, B)
       { op: 'Reshape', inputs: ['g', 'gsplit'], outputs: ['g5'] },
       { op: 'ReduceSum', inputs: ['g5', 'axis0'], outputs: ['gs'], attrs: { keepdims: 0 } },
