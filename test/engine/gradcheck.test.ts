@@ -108,6 +108,8 @@ describe('project wasm kernels match cpu', () => {
       tf.DepthwiseConv2dNative,
       tf.FusedDepthwiseConv2D,
       tf.FusedBatchNorm,
+      tf.Identity,
+      tf.Cast,
       tf.Conv2DBackpropInput,
       tf.Conv2DBackpropFilter,
       tf.DepthwiseConv2dNativeBackpropInput,
@@ -158,6 +160,20 @@ describe('project wasm kernels match cpu', () => {
       const activation = ['relu6', 'linear', 'relu'][i % 3];
       await check(tf.FusedDepthwiseConv2D, { x, filter, bias }, { ...attrs, activation });
     }
+  });
+
+  test('Identity and Cast share data; the input outlives a disposed output', async () => {
+    const x = random([3, 4, 5], 700, -5, 5);
+    await check(tf.Identity, { x }, {});
+    await check(tf.Cast, { x }, { dtype: 'float32' });
+    await tf.setBackend('wasm');
+    const a = tf.tensor(x.data, x.shape);
+    const b = tf.clone(a);
+    const c = tf.cast(a, 'int32');
+    b.dispose();
+    assert.deepEqual(Array.from(a.dataSync()), Array.from(x.data));
+    assert.deepEqual(Array.from(c.dataSync()), Array.from(x.data, (v) => Math.trunc(v) + 0));
+    tf.dispose([a, c]);
   });
 
   test('FusedBatchNorm with and without scale and offset', async () => {

@@ -11,6 +11,7 @@ import { depthwiseBackpropFilterKernel } from './depthwise_backprop_filter.js';
 import { depthwiseBackpropInputKernel } from './depthwise_backprop_input.js';
 import { maxPoolGradKernel } from './max_pool_grad.js';
 import { batchNormKernel } from './batch_norm.js';
+import { castKernel, identityKernel } from './identity.js';
 import { oneHotKernel } from './one_hot.js';
 import { meanKernel, sumKernel } from './reduce.js';
 import { tileKernel } from './tile.js';
@@ -47,6 +48,8 @@ function wasmProjectKernels(stock: (name: string) => tf.KernelConfig): ProjectKe
     sumKernel(stock(tf.Sum)),
     meanKernel(stock(tf.Mean)),
     batchNormKernel,
+    identityKernel,
+    castKernel(stock(tf.Cast)),
   ];
 }
 
