@@ -172,7 +172,10 @@ describe('project wasm kernels match cpu', () => {
     const c = tf.cast(a, 'int32');
     b.dispose();
     assert.deepEqual(Array.from(a.dataSync()), Array.from(x.data));
-    assert.deepEqual(Array.from(c.dataSync()), Array.from(x.data, (v) => Math.trunc(v) + 0));
+    assert.deepEqual(
+      Array.from(c.dataSync()),
+      Array.from(x.data, (v) => Math.trunc(v) + 0),
+    );
     tf.dispose([a, c]);
   });
 

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { registerGradients, restoreGradients } from '../../src/engine/gradients/index.js';
-import { tf } from '../../src/engine/tf.js';
+import { createRequire } from 'node:module';
+import { tf, tfl } from '../../src/engine/tf.js';
 
 /** d/dx of sum(clip(x, lo, hi) * w), so each element's gradient is its own weight or 0. */
 function clipGrad(x: tf.Tensor, lo: number, hi: number): number[] {
@@ -64,4 +65,63 @@ test('FusedBatchNorm gradient equals tfjs own, per-channel and broadcast statist
   bnGrads(x, gamma, beta, [6]);
   assert.equal(tf.memory().numTensors, count);
   tf.dispose([x, gamma, beta]);
+});
+
+test('fast moments: values and gradient equal tfjs own moments, and tfjs-layers uses them', async () => {
+  await tf.setBackend('cpu');
+  const { fastMoments, useFastMoments } = await import('../../src/engine/gradients/moments.js');
+  const x = tf.randomNormal([3, 5, 4, 6], 0.5, 2, 'float32', 11);
+  const cases: [number[] | undefined, boolean][] = [
+    [[0, 1, 2], false],
+    [[0], true],
+    [[1, 3], false],
+    [undefined, false],
+  ];
+  for (const [axes, keepDims] of cases) {
+    const run = (moments: typeof tf.moments) =>
+      tf.tidy(() => {
+        const f = (t: tf.Tensor) => {
+          const { mean, variance } = moments(t, axes, keepDims);
+          const wm = tf.reshape(tf.linspace(-1, 2, mean.size), mean.shape);
+          const wv = tf.reshape(tf.linspace(3, 0.5, variance.size), variance.shape);
+          return tf.add(tf.sum(tf.mul(mean, wm)), tf.sum(tf.mul(variance, wv)));
+        };
+        const { mean, variance } = moments(x, axes, keepDims);
+        return [mean, variance, tf.grad(f)(x)].map((t) => ({ shape: t.shape, v: t.dataSync() }));
+      });
+    const want = run(tf.moments);
+    const got = run(fastMoments as typeof tf.moments);
+    for (const [i, w] of want.entries()) {
+      assert.deepEqual(got[i].shape, w.shape, `axes ${axes} output ${i}: shape`);
+      const scale = Math.max(...Array.from(w.v, Math.abs));
+      const err = Math.max(...Array.from(got[i].v, (v, j) => Math.abs(v - w.v[j]))) / scale;
+      assert.ok(err < 1e-5, `axes ${axes} keepDims ${keepDims} output ${i}: error ${err}`);
+    }
+  }
+  const count = tf.memory().numTensors;
+  tf.tidy(() => {
+    tf.grad((t: tf.Tensor) => tf.sum(fastMoments(t, [0, 1, 2]).variance))(x);
+  });
+  assert.equal(tf.memory().numTensors, count);
+
+  // A BatchNormalization layer in training reaches moments through tfjs-core's exports.
+  const layer = tfl.layers.batchNormalization({ axis: -1 });
+  layer.build(x.shape);
+  const layerGrad = () =>
+    tf.tidy(() => {
+      // Weighted: the plain sum of squares of a normalised tensor has a near-zero gradient.
+      const w = tf.reshape(tf.linspace(-1, 3, x.size), x.shape);
+      const f = (t: tf.Tensor) =>
+        tf.sum(tf.mul(tf.square(layer.apply(t, { training: true }) as tf.Tensor), w));
+      return Array.from(tf.grad(f)(x).dataSync());
+    });
+  useFastMoments(false);
+  const wantGrad = layerGrad();
+  useFastMoments(true);
+  const require = createRequire(import.meta.url);
+  assert.equal(require('@tensorflow/tfjs-core').moments, fastMoments);
+  const gotGrad = layerGrad();
+  const scale = Math.max(...wantGrad.map(Math.abs));
+  assert.ok(Math.max(...gotGrad.map((v, j) => Math.abs(v - wantGrad[j]))) / scale < 1e-5);
+  x.dispose();
 });

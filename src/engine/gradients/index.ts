@@ -6,6 +6,7 @@
 import { tf } from '../tf.js';
 import { clipByValueGrad } from './clip_by_value.js';
 import { fusedBatchNormGrad } from './fused_batch_norm.js';
+import { useFastMoments } from './moments.js';
 
 const PROJECT_GRADIENTS: tf.GradConfig[] = [clipByValueGrad, fusedBatchNormGrad];
 const original = new Map<string, tf.GradConfig>();
@@ -16,9 +17,11 @@ export function registerGradients(): void {
     if (!original.has(g.kernelName)) original.set(g.kernelName, tf.getGradient(g.kernelName));
     tf.registerGradient(g);
   }
+  useFastMoments(true);
 }
 
 /** Puts tfjs's own gradients back: for tests that compare against them. */
 export function restoreGradients(): void {
   for (const [, g] of original) tf.registerGradient(g);
+  useFastMoments(false);
 }

@@ -132,13 +132,24 @@ function buildGraph(graph: OnnxGraph): NativeGraph {
   });
   const inNames = graph.inputs.map((i) => i.name);
   const outNames = graph.outputs.map((o) => o.name);
-  const tensor = (a: NativeArg) => new lib.Tensor('float32', plain(a.data), a.shape);
+  // One staging buffer per argument, reused across calls, for views of a shared heap.
+  const staging: Float32Array[] = [];
+  const plain = (data: Float32Array, slot: number, copyIn: boolean) => {
+    if (!(data.buffer instanceof SharedArrayBuffer)) return data;
+    if (staging[slot]?.length !== data.length) staging[slot] = new Float32Array(data.length);
+    if (copyIn) staging[slot].set(data);
+    return staging[slot];
+  };
+  const tensor = (a: NativeArg, slot: number, copyIn: boolean) =>
+    new lib.Tensor('float32', plain(a.data, slot, copyIn), a.shape);
   return {
     run(inputs, outputs) {
       const feeds: Record<string, OrtTensor> = {};
-      inNames.forEach((name, i) => (feeds[name] = tensor(inputs[i])));
+      inNames.forEach((name, i) => (feeds[name] = tensor(inputs[i], i, true)));
       const fetches: Record<string, OrtTensor> = {};
-      outNames.forEach((name, i) => (fetches[name] = tensor(outputs[i])));
+      outNames.forEach(
+        (name, i) => (fetches[name] = tensor(outputs[i], inNames.length + i, false)),
+      );
       session.run(feeds, fetches, {});
       outNames.forEach((name, i) => {
         const written = fetches[name].data;
@@ -146,11 +157,4 @@ function buildGraph(graph: OnnxGraph): NativeGraph {
       });
     },
   };
-}
-
-function plain(data: Float32Array): Float32Array {
-  if (!(data.buffer instanceof SharedArrayBuffer)) return data;
-  const copy = new Float32Array(data.length);
-  copy.set(data);
-  return copy;
 }

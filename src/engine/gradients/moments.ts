@@ -1,0 +1,59 @@
+/**
+ * tf.moments with its gradient written out. BatchNormalization layers in training call
+ * tfc.moments(x, axes) (tfjs-layers, normalizeBatchInTraining); autodiff through its mean,
+ * subtract, square and mean makes about eleven full passes over the activations per layer
+ * (a ones tensor, a multiply and a divide per mean, two multiplies for the square, ...). With
+ * mean m and variance v over N values per channel, and upstream gradients dm and dv:
+ *   dx = dm / N + dv * 2 (x - m) / N = x * a + b,   a = 2 dv / N,   b = dm / N - a m
+ * which is two broadcast passes. The forward pass is three (mean, squared difference, mean).
+ *
+ * tfjs-layers reads `moments` off tfjs-core's CommonJS exports at call time, so replacing it
+ * there is what reaches the layers; the ES-module view our own code imports is unaffected.
+ */
+import { createRequire } from 'node:module';
+import { tf } from '../tf.js';
+
+type Moments = typeof tf.moments;
+
+const core = createRequire(import.meta.url)('@tensorflow/tfjs-core') as { moments: Moments };
+const original: Moments = core.moments;
+
+function fastMoments(
+  x: tf.Tensor | tf.TensorLike,
+  axis?: number | number[],
+  keepDims = false,
+): { mean: tf.Tensor; variance: tf.Tensor } {
+  if (!(x instanceof tf.Tensor) || x.dtype !== 'float32') return original(x, axis, keepDims);
+  const axes = tf.util.parseAxisParam(axis ?? x.shape.map((_, i) => i), x.shape);
+  const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+  const n = tf.util.sizeFromShape(reduceShape);
+  const stats = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const t = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const mean = tf.mean(t, axes, true);
+    const variance = tf.mean(tf.squaredDifference(t, mean), axes, true);
+    save([t, mean]);
+    return {
+      value: tf.stack([mean, variance]), // (2, ...x's shape with the reduced axes kept as 1)
+      gradFunc: (dy: tf.Tensor, [t, mean]: tf.Tensor[]) => {
+        const [dm, dv] = tf.unstack(dy);
+        const a = tf.mul(dv, tf.scalar(2 / n));
+        const b = tf.sub(tf.mul(dm, tf.scalar(1 / n)), tf.mul(a, mean));
+        return tf.add(tf.mul(t, a), b);
+      },
+    };
+  })(x);
+  const [mean, variance] = tf.unstack(stats);
+  stats.dispose();
+  if (keepDims) return { mean, variance };
+  const out = { mean: tf.reshape(mean, outShape), variance: tf.reshape(variance, outShape) };
+  tf.dispose([mean, variance]);
+  return out;
+}
+
+/** Puts fastMoments in tfjs-core's exports (true), or tfjs's own back (false). */
+export function useFastMoments(on: boolean): void {
+  core.moments = on ? (fastMoments as Moments) : original;
+}
+
+export { fastMoments };
