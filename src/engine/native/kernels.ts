@@ -20,6 +20,7 @@ import {
   pointwiseConvGraph,
   pointwiseFilterGradGraph,
   pointwiseInputGradGraph,
+  stridedPointwiseInputGradGraph,
   type Activation,
 } from './conv.js';
 import type { OnnxGraph } from './onnx_graph.js';
@@ -82,7 +83,7 @@ function inputGrad(depthwise: boolean, fallback: ProjectKernel) {
     const graph =
       depthwise && info.outChannels !== info.inChannels
         ? null
-        : (!depthwise && pointwiseInputGradGraph(info)) ||
+        : (!depthwise && (pointwiseInputGradGraph(info) || stridedPointwiseInputGradGraph(info))) ||
           nchwcInputGradGraph(info, depthwise, nchwcBlockSize()) ||
           inputGradGraph(info, depthwise);
     if (!graph) return fallback.kernelFunc(args as unknown as KernelFuncArgs) as tf.TensorInfo;
