@@ -2,9 +2,11 @@
  * Forward and training-step time of the reference nets on our engine and, in the same run and
  * with the same thread count, in PyTorch (bench/torch_step.py) when a Python with torch exists:
  *
- *     npm run bench -- [--nets a,b] [--steps 10] [--threads N] [--backend wasm] [--json]
+ *     npm run bench -- [--nets a,b] [--steps 10] [--repeat 1] [--threads N] [--backend wasm] [--json]
  *
- * Batch 128, Adam 1e-3, median of --steps after 3 warm-up steps. With --json the last line
+ * Batch 128, Adam 1e-3, median of --steps after 3 warm-up steps. --repeat N runs N rounds of
+ * (ours, then PyTorch) per net and reports medians; on a shared machine PyTorch's own times
+ * moved by up to 40% between runs minutes apart, so pairs and medians are the honest figure. With --json the last line
  * is one JSON object: {backend, threads, batch, nets: {name: {forward_ms, train_step_ms,
  * torch_forward_ms, torch_train_step_ms, forward_ratio, train_ratio}}} (ratio = ours / torch).
  */
@@ -15,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { initEngine, type BackendChoice } from '../src/engine/backend.js';
 import { tf } from '../src/engine/tf.js';
 import { makeStepBench } from './train_step.js';
-import { medianMs } from './timing.js';
+import { median, medianMs } from './timing.js';
 
 const BATCH = 128;
 const NETS = ['cnn-small', 'resnet-mini', 'mobilenet-mini'];
@@ -75,6 +77,7 @@ const { values } = parseArgs({
     threads: { type: 'string' },
     backend: { type: 'string', default: 'auto' },
     json: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
   },
 });
 const nets = values.nets.split(',');
@@ -88,32 +91,56 @@ const engine = await initEngine({
   threads: values.threads ? Number(values.threads) : undefined,
   log,
 });
+const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1)
+  throw new Error(`--repeat must be >= 1, got ${values.repeat}`);
+const py = findTorchPython();
+if (!py)
+  log('no Python with torch found ($MEAL_TORCH_PYTHON, /usr/bin/python3, python3): no ratios');
+
+// Rounds: each net on our engine, then at once in PyTorch, so that a pair sees the same load on
+// a shared machine; ratios are the median of the paired ratios, times the medians of the runs.
+const rounds: Record<string, NetResult[]> = Object.fromEntries(nets.map((n) => [n, []]));
+let torchVersion: string | null = null;
+for (let round = 0; round < repeat; round++) {
+  for (const net of nets) {
+    const r = benchOurs(net, steps);
+    if (py) {
+      const torch = benchTorch(py, [net], engine.threads, steps);
+      torchVersion = torch.torch;
+      const t = torch.nets[net];
+      Object.assign(r, {
+        params: t.params,
+        torch_forward_ms: t.forward_ms,
+        torch_train_step_ms: t.train_step_ms,
+        forward_ratio: r.forward_ms / t.forward_ms,
+        train_ratio: r.train_step_ms / t.train_step_ms,
+      });
+    }
+    rounds[net].push(r);
+    const ratio = r.train_ratio === undefined ? '' : `, ratio ${r.train_ratio.toFixed(2)}`;
+    log(
+      `${net} (round ${round + 1}/${repeat}): forward ${r.forward_ms.toFixed(1)} ms, ` +
+        `step ${r.train_step_ms.toFixed(1)} ms${ratio}`,
+    );
+  }
+}
 const results: Record<string, NetResult> = {};
 for (const net of nets) {
-  results[net] = benchOurs(net, steps);
-  log(
-    `${net}: forward ${results[net].forward_ms.toFixed(1)} ms, step ${results[net].train_step_ms.toFixed(1)} ms`,
-  );
-}
-
-const py = findTorchPython();
-let torchVersion: string | null = null;
-if (py) {
-  const torch = benchTorch(py, nets, engine.threads, steps);
-  torchVersion = torch.torch;
-  for (const net of nets) {
-    const t = torch.nets[net];
-    const r = results[net];
-    Object.assign(r, {
-      params: t.params,
-      torch_forward_ms: t.forward_ms,
-      torch_train_step_ms: t.train_step_ms,
-      forward_ratio: r.forward_ms / t.forward_ms,
-      train_ratio: r.train_step_ms / t.train_step_ms,
-    });
-  }
-} else {
-  log('no Python with torch found ($MEAL_TORCH_PYTHON, /usr/bin/python3, python3): no ratios');
+  const rs = rounds[net];
+  const mid = (key: keyof NetResult) => {
+    const v = rs.map((r) => r[key]).filter((x): x is number => x !== undefined);
+    return v.length ? median(v) : undefined;
+  };
+  results[net] = {
+    params: rs[0].params,
+    forward_ms: mid('forward_ms')!,
+    train_step_ms: mid('train_step_ms')!,
+    torch_forward_ms: mid('torch_forward_ms'),
+    torch_train_step_ms: mid('torch_train_step_ms'),
+    forward_ratio: mid('forward_ratio'),
+    train_ratio: mid('train_ratio'),
+  };
 }
 
 if (values.json) {
