@@ -5,8 +5,8 @@
  *     npm run bench -- [--nets a,b] [--steps 10] [--repeat 1] [--threads N] [--backend wasm] [--json]
  *
  * Batch 128, Adam 1e-3, median of --steps after 3 warm-up steps. --repeat N runs N rounds of
- * (ours, then PyTorch) per net and reports medians; on a shared machine PyTorch's own times
- * moved by up to 40% between runs minutes apart, so pairs and medians are the honest figure. With --json the last line
+ * (all nets on ours, then all in PyTorch) and reports medians; on a shared machine PyTorch's
+ * own times moved by up to 40% between runs minutes apart. With --json the last line
  * is one JSON object: {backend, threads, batch, nets: {name: {forward_ms, train_step_ms,
  * torch_forward_ms, torch_train_step_ms, forward_ratio, train_ratio}}} (ratio = ours / torch).
  */
@@ -98,15 +98,17 @@ const py = findTorchPython();
 if (!py)
   log('no Python with torch found ($MEAL_TORCH_PYTHON, /usr/bin/python3, python3): no ratios');
 
-// Rounds: each net on our engine, then at once in PyTorch, so that a pair sees the same load on
-// a shared machine; ratios are the median of the paired ratios, times the medians of the runs.
+// Rounds of (every net on our engine, then every net in one PyTorch process, as a single run
+// of torch_step.py times them): a round's pair sees about the same load on a shared machine.
+// Ratios are the median of the paired ratios, times the medians of the rounds.
 const rounds: Record<string, NetResult[]> = Object.fromEntries(nets.map((n) => [n, []]));
 let torchVersion: string | null = null;
 for (let round = 0; round < repeat; round++) {
-  for (const net of nets) {
-    const r = benchOurs(net, steps);
-    if (py) {
-      const torch = benchTorch(py, [net], engine.threads, steps);
+  const ours = nets.map((net) => benchOurs(net, steps));
+  const torch = py ? benchTorch(py, nets, engine.threads, steps) : null;
+  for (const [i, net] of nets.entries()) {
+    const r = ours[i];
+    if (torch) {
       torchVersion = torch.torch;
       const t = torch.nets[net];
       Object.assign(r, {
@@ -118,7 +120,7 @@ for (let round = 0; round < repeat; round++) {
       });
     }
     rounds[net].push(r);
-    const ratio = r.train_ratio === undefined ? '' : `, ratio ${r.train_ratio.toFixed(2)}`;
+    const ratio = r.train_ratio === undefined ? '' : `, step ratio ${r.train_ratio.toFixed(2)}`;
     log(
       `${net} (round ${round + 1}/${repeat}): forward ${r.forward_ms.toFixed(1)} ms, ` +
         `step ${r.train_step_ms.toFixed(1)} ms${ratio}`,

@@ -117,7 +117,8 @@ async function startWasm(
     log(
       `engine: wasm (SIMD${wasmThreads > 1 ? ', threaded' : ''}), ${wasmThreads} thread(s)` +
         (useNative
-          ? `; convolutions native (onnxruntime, ${threads} thread(s), NCHWc block ${nchwcBlockSize()})`
+          ? `; convolutions native (onnxruntime, ${threads} thread(s), ` +
+            (nchwcBlockSize() ? `NCHWc block ${nchwcBlockSize()})` : 'no NCHWc kernels)')
           : ''),
     );
   } else {

@@ -42,8 +42,8 @@ function explain(e: Error, backendName: string): Error {
   const fix =
     backendName === 'cpu'
       ? 'This tfjs build is incomplete; reinstall @tensorflow/tfjs-core and -backend-cpu 4.22.0.'
-      : 'Use --backend cpu (complete but slow), or --backend tensorflow after ' +
-        '"npm install @tensorflow/tfjs-node".';
+      : 'Use --no-native-kernels (convolutions in wasm), --backend cpu (complete but slow), ' +
+        'or --backend tensorflow after "npm install @tensorflow/tfjs-node".';
   if (missing) {
     return new Error(
       `engine self-check: backend "${missing[2]}" has no kernel "${missing[1]}", which a ` +
@@ -75,9 +75,11 @@ function tinyStep(): { loss: tf.Scalar; grads: tf.Tensor[] } {
     ramp([3, 3, 4, 4], 0.3), // conv2, stride 2
     ramp([3, 3, 4, 1], 0.3), // depthwise
     ramp([2 * 2 * 4, 3], 0.2), // dense
+    ramp([1, 1, 4, 16], 0.3), // pointwise to 16 channels: whole channel blocks
+    ramp([3, 3, 16, 4], 0.1), // conv3, from 16 channels
   ];
   type T = tf.Tensor;
-  const f = (w1: T, gamma: T, beta: T, w2: T, dw: T, wd: T) => {
+  const f = (w1: T, gamma: T, beta: T, w2: T, dw: T, wd: T, pw: T, w3: T) => {
     let h: tf.Tensor4D = tf.conv2d(x as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'same'); // (2, 8, 8, 4)
     const { mean, variance } = tf.moments(h, [0, 1, 2]) as {
       mean: tf.Tensor1D;
@@ -87,6 +89,7 @@ function tinyStep(): { loss: tf.Scalar; grads: tf.Tensor[] } {
     h = tf.maxPool(h, 2, 2, 'valid'); // (2, 4, 4, 4)
     h = tf.conv2d(h, w2 as tf.Tensor4D, 2, 'same'); // (2, 2, 2, 4)
     h = tf.relu6(tf.depthwiseConv2d(h, dw as tf.Tensor4D, 1, 'same')); // (2, 2, 2, 4)
+    h = tf.conv2d(tf.conv2d(h, pw as tf.Tensor4D, 1, 'same'), w3 as tf.Tensor4D, 1, 'same');
     const logits = tf.matMul(tf.reshape(h, [2, 16]), wd as tf.Tensor2D); // (2, 3)
     return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
   };

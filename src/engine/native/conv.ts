@@ -185,6 +185,7 @@ export function nchwcConvGraph(
   block: number,
 ): OnnxGraph | null {
   const { filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
+  if (block === 0) return null;
   const blockedInput = depthwise || ci >= block;
   if (blockedInput && ci % block !== 0) return null;
   if (depthwise && co !== ci) return null;
@@ -376,7 +377,7 @@ function dyAsFilterConv(info: Info, output: string, group: number): OnnxNode {
 export function nchwcFilterGradGraph(info: Info, block: number): OnnxGraph | null {
   const { filterHeight: kh, filterWidth: kw } = info;
   const { inChannels: ci, outChannels: co, outHeight: oh, outWidth: ow } = info;
-  if (co % block !== 0) return null;
+  if (block === 0 || co % block !== 0) return null;
   const { usedH, usedW } = gradientWindow(info);
   const nb = 'nb';
   return {
@@ -540,7 +541,7 @@ export function pointwiseFilterGradGraph(info: Info): OnnxGraph | null {
 export function nchwcDepthwiseFilterGradGraph(info: Info, block: number): OnnxGraph | null {
   const { filterHeight: kh, filterWidth: kw } = info;
   const { inChannels: c, outHeight: oh, outWidth: ow } = info;
-  if (c % block !== 0 || info.outChannels !== c) return null;
+  if (block === 0 || c % block !== 0 || info.outChannels !== c) return null;
   const { usedH, usedW } = gradientWindow(info);
   return {
     inputs: [

@@ -82,8 +82,17 @@ let block: number | null = null;
  */
 export function nchwcBlockSize(): number {
   if (block !== null) return block;
+  try {
+    block = probeBlockSize();
+  } catch {
+    block = 0; // no NCHWc kernels here: the plain ONNX graphs run instead
+  }
+  return block;
+}
+
+function probeBlockSize(): number {
   const lib = loadOrt();
-  if (!lib) throw new Error('native kernels need onnxruntime-node, which failed to load');
+  if (!lib) return 0;
   lib.initOrt();
   const session = new lib.binding.InferenceSession();
   const bytes = encodeModel({
@@ -101,8 +110,8 @@ export function nchwcBlockSize(): number {
   });
   session.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, {});
   const x = new lib.Tensor('float32', new Float32Array(4), [1, 1, 1, 4]);
-  block = session.run({ x }, { y: null }, {}).y.data.length;
-  return block;
+  const size = session.run({ x }, { y: null }, {}).y.data.length;
+  return size >= 4 && (size & (size - 1)) === 0 ? size : 0;
 }
 
 /** The graph's session, built on first use and kept for the process (keyed by the graph). */
