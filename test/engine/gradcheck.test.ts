@@ -219,6 +219,9 @@ describe('project wasm kernels match cpu', () => {
     [2, 9, 7, 2, 3, 2, 'same'],
     [1, 6, 6, 1, 3, 1, 'same'],
     [1, 10, 10, 2, 3, 3, 'valid'],
+    // 2x2 windows tiling the input with channels in fours: the SIMD kernel's cases
+    [2, 8, 6, 4, 2, 2, 'valid'],
+    [3, 4, 4, 8, 2, 2, 'same'],
   ];
 
   async function poolCheck(x: Inputs[string], win: number, s: number, pad: string) {
@@ -245,10 +248,12 @@ describe('project wasm kernels match cpu', () => {
   });
 
   test('MaxPoolGrad with ties (ReLU zeros) sends each window gradient to one position', async () => {
-    const x = random([2, 8, 8, 2], 90);
-    x.data.forEach((v, i) => (x.data[i] = Math.max(0, Math.round(v * 2))));
-    await poolCheck(x, 2, 2, 'valid');
-    await poolCheck(x, 3, 2, 'same');
+    for (const c of [2, 4]) {
+      const x = random([2, 8, 8, c], 90);
+      x.data.forEach((v, i) => (x.data[i] = Math.max(0, Math.round(v * 2))));
+      await poolCheck(x, 2, 2, 'valid');
+      await poolCheck(x, 3, 2, 'same');
+    }
   });
 
   test('BatchMatMul, plain and transposed, batched', async () => {

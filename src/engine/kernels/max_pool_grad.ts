@@ -11,6 +11,7 @@
 import { tf } from '../tf.js';
 import { heapF32, wasmBackend } from './heap.js';
 import { projectKernel, type KernelArgs } from './types.js';
+import { simdKernels } from '../simd/index.js';
 
 interface PoolAttrs {
   filterSize: [number, number] | number;
@@ -41,7 +42,25 @@ function maxPoolGrad({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const x = heapF32(wasm, inputs.input); // (N, H, W, C)
   const dy = heapF32(wasm, inputs.dy); // (N, OH, OW, C)
   const dx = heapF32(wasm, out); // (N, H, W, C)
-  if (sh === kh && sw === kw && top === 0 && left === 0 && oh * sh === ih && ow * sw === iw) {
+  const tiles =
+    sh === kh && sw === kw && top === 0 && left === 0 && oh * sh === ih && ow * sw === iw;
+  const simd = tiles && kh === 2 && kw === 2 && c % 4 === 0 ? simdKernels(backend) : null;
+  if (simd) {
+    const y = heapF32(wasm, inputs.output);
+    simd.maxPool2x2Grad(
+      x.byteOffset,
+      y.byteOffset,
+      dy.byteOffset,
+      dx.byteOffset,
+      n * oh,
+      ow,
+      c * 4,
+      c / 4,
+      iw * c * 4,
+    );
+    return out;
+  }
+  if (tiles) {
     tilingGrad(x, heapF32(wasm, inputs.output), dy, dx, info);
     return out;
   }

@@ -1,0 +1,38 @@
+/**
+ * The project's hand-written SIMD kernels, instantiated once against the wasm backend's memory.
+ */
+import { assemble } from './assembler.js';
+import { maxPool2x2GradBody } from './max_pool_grad.js';
+
+export interface SimdKernels {
+  maxPool2x2Grad(
+    x: number,
+    y: number,
+    dy: number,
+    dx: number,
+    rows: number,
+    ow: number,
+    c4: number,
+    vecs: number,
+    rowBytes: number,
+  ): void;
+}
+
+let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | null = null;
+
+/** The wasm backend's memory: its emscripten module exports it as `asm.memory`. */
+export function backendMemory(backend: unknown): WebAssembly.Memory | null {
+  const memory = (backend as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? memory : null;
+}
+
+/** The SIMD kernels bound to `backend`'s memory, or null where that memory is not reachable. */
+export function simdKernels(backend: unknown): SimdKernels | null {
+  const memory = backendMemory(backend);
+  if (!memory) return null;
+  if (cached?.memory !== memory) {
+    const instance = assemble(memory, { maxPool2x2Grad: maxPool2x2GradBody() });
+    cached = { memory, kernels: instance.exports as unknown as SimdKernels };
+  }
+  return cached.kernels;
+}
