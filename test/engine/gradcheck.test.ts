@@ -179,14 +179,18 @@ describe('project wasm kernels match cpu', () => {
     tf.dispose([a, c]);
   });
 
-  test('FusedBatchNorm with and without scale and offset', async () => {
-    const x = random([4, 5, 3, 6], 600, -2, 2);
-    const mean = random([6], 601);
-    const variance = random([6], 602, 0.1, 2);
-    const scale = random([6], 603);
-    const offset = random([6], 604);
-    await check(tf.FusedBatchNorm, { x, mean, variance, scale, offset }, { varianceEpsilon: 1e-3 });
-    await check(tf.FusedBatchNorm, { x, mean, variance }, { varianceEpsilon: 1e-3 });
+  test('FusedBatchNorm with and without scale and offset, 6 and 8 channels', async () => {
+    // 8 channels: whole SIMD vectors (simd/affine.ts); 6: the composed path.
+    for (const c of [6, 8]) {
+      const x = random([4, 5, 3, c], 600 + c, -2, 2);
+      const mean = random([c], 601);
+      const variance = random([c], 602, 0.1, 2);
+      const scale = random([c], 603);
+      const offset = random([c], 604);
+      const attrs = { varianceEpsilon: 1e-3 };
+      await check(tf.FusedBatchNorm, { x, mean, variance, scale, offset }, attrs);
+      await check(tf.FusedBatchNorm, { x, mean, variance }, attrs);
+    }
   });
 
   test('DepthwiseConv2dNativeBackpropInput and ...BackpropFilter, multipliers 1 and 2', async () => {

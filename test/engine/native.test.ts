@@ -7,6 +7,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../../src/engine/backend.js';
+import { registerGradients, restoreGradients } from '../../src/engine/gradients/index.js';
 import { nativeKernelsAvailable } from '../../src/engine/native/session.js';
 import { tf, tfl } from '../../src/engine/tf.js';
 
@@ -89,4 +90,26 @@ test('loss and gradients match the cpu backend', async () => {
     const err = Math.max(...got[i].map((v, j) => Math.abs(v - w[j]))) / scale;
     assert.ok(err < 1e-4, `output ${i}: relative error ${err}`);
   }
+});
+
+test('ReLU and ClipByValue gradients on wasm (SIMD) equal tfjs own on cpu, boundaries included', async () => {
+  const edges = [-Infinity, -1, -0, 0, 1e-30, 3, 5.999999, 6, 6.000001, 7, Infinity, -2.5];
+  const values = Float32Array.from({ length: 4096 }, (_, i) => edges[i % 12] * (1 + (i % 5)));
+  const grads = async (backend: string, restore: boolean) => {
+    await tf.setBackend(backend);
+    if (restore) restoreGradients();
+    const x = tf.tensor(values, [4, 16, 16, 4]);
+    const w = tf.reshape(tf.linspace(1, 2, x.size), x.shape);
+    const out = [
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.relu(t), w)))(x),
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(t, 0, 6), w)))(x),
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(t, -1, 1e-30), w)))(x),
+    ].map((g) => Array.from(g.dataSync()));
+    tf.dispose([x, w]);
+    registerGradients();
+    return out;
+  };
+  const want = await grads('cpu', true);
+  const got = await grads('wasm', false);
+  assert.deepEqual(got, want);
 });

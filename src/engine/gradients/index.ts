@@ -6,9 +6,10 @@
 import { tf } from '../tf.js';
 import { clipByValueGrad } from './clip_by_value.js';
 import { fusedBatchNormGrad } from './fused_batch_norm.js';
+import { reluGrad } from './mask_grad.js';
 import { useFastMoments } from './moments.js';
 
-const PROJECT_GRADIENTS: tf.GradConfig[] = [clipByValueGrad, fusedBatchNormGrad];
+const PROJECT_GRADIENTS: tf.GradConfig[] = [clipByValueGrad, fusedBatchNormGrad, reluGrad];
 const original = new Map<string, tf.GradConfig>();
 
 /** Registers the project's gradients. Idempotent. */

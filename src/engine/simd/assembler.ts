@@ -41,6 +41,8 @@ const SIMD: Record<string, number> = {
   'f32x4.splat': 0x13,
   'f32x4.eq': 0x41,
   'f32x4.gt': 0x44,
+  'f32x4.le': 0x45,
+  'f32x4.ge': 0x46,
   'v128.and': 0x4e,
   'v128.andnot': 0x4f,
   'v128.or': 0x50,
@@ -58,6 +60,7 @@ const PLAIN: Record<string, number> = {
   'i32.add': 0x6a,
   'i32.sub': 0x6b,
   'i32.mul': 0x6c,
+  'f32.reinterpret_i32': 0xbe,
 };
 
 /** Builds one function body; locals are named, parameters first. */

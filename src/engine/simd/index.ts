@@ -2,6 +2,8 @@
  * The project's hand-written SIMD kernels, instantiated once against the wasm backend's memory.
  */
 import { assemble } from './assembler.js';
+import { channelAffineBody } from './affine.js';
+import { clipGradBody, reluGradBody } from './masks.js';
 import { maxPool2x2GradBody } from './max_pool_grad.js';
 
 export interface SimdKernels {
@@ -16,6 +18,9 @@ export interface SimdKernels {
     vecs: number,
     rowBytes: number,
   ): void;
+  reluGrad(x: number, dy: number, dx: number, vecs: number): void;
+  clipGrad(x: number, dy: number, dx: number, vecs: number, lo: number, hi: number): void;
+  channelAffine(x: number, y: number, k: number, b: number, pixels: number, vecs: number): void;
 }
 
 let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | null = null;
@@ -31,8 +36,22 @@ export function simdKernels(backend: unknown): SimdKernels | null {
   const memory = backendMemory(backend);
   if (!memory) return null;
   if (cached?.memory !== memory) {
-    const instance = assemble(memory, { maxPool2x2Grad: maxPool2x2GradBody() });
+    const instance = assemble(memory, {
+      maxPool2x2Grad: maxPool2x2GradBody(),
+      reluGrad: reluGradBody(),
+      clipGrad: clipGradBody(),
+      channelAffine: channelAffineBody(),
+    });
     cached = { memory, kernels: instance.exports as unknown as SimdKernels };
   }
   return cached.kernels;
+}
+
+const bits = new Int32Array(1);
+const asFloat = new Float32Array(bits.buffer);
+
+/** A float's bits as an i32, for passing floats to the kernels (their parameters are i32). */
+export function floatBits(v: number): number {
+  asFloat[0] = v;
+  return bits[0];
 }
