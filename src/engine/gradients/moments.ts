@@ -12,6 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import { tf } from '../tf.js';
+import { channelAffine } from '../simd/ops.js';
 
 type Moments = typeof tf.moments;
 
@@ -39,7 +40,7 @@ function fastMoments(
         const [dm, dv] = tf.unstack(dy);
         const a = tf.mul(dv, tf.scalar(2 / n));
         const b = tf.sub(tf.mul(dm, tf.scalar(1 / n)), tf.mul(a, mean));
-        return tf.add(tf.mul(t, a), b);
+        return channelAffine(tf.backend(), t, a, b) ?? tf.add(tf.mul(t, a), b);
       },
     };
   })(x);

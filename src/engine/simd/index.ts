@@ -3,6 +3,7 @@
  */
 import { assemble } from './assembler.js';
 import { channelAffineBody } from './affine.js';
+import { channelSumsBody } from './channel_sums.js';
 import { clipGradBody, reluGradBody } from './masks.js';
 import { maxPool2x2GradBody } from './max_pool_grad.js';
 
@@ -21,6 +22,15 @@ export interface SimdKernels {
   reluGrad(x: number, dy: number, dx: number, vecs: number): void;
   clipGrad(x: number, dy: number, dx: number, vecs: number, lo: number, hi: number): void;
   channelAffine(x: number, y: number, k: number, b: number, pixels: number, vecs: number): void;
+  channelSums(
+    g: number,
+    x: number,
+    m: number,
+    s1: number,
+    s2: number,
+    pixels: number,
+    vecs: number,
+  ): void;
 }
 
 let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | null = null;
@@ -41,6 +51,7 @@ export function simdKernels(backend: unknown): SimdKernels | null {
       reluGrad: reluGradBody(),
       clipGrad: clipGradBody(),
       channelAffine: channelAffineBody(),
+      channelSums: channelSumsBody(),
     });
     cached = { memory, kernels: instance.exports as unknown as SimdKernels };
   }

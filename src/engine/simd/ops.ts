@@ -1,0 +1,94 @@
+/**
+ * The SIMD kernels as tensor operations on the wasm backend: each returns null where it does
+ * not apply (another backend, channels not in fours, shapes it does not cover), and the caller
+ * composes the same result from tf ops.
+ */
+import { tf } from '../tf.js';
+import { heapF32, wasmBackend } from '../kernels/heap.js';
+import { adopt } from '../kernels/util.js';
+import { simdKernels } from './index.js';
+
+/** Pixels and channels of x when `perChannel` tensors each hold one value per last-axis channel. */
+function channelLayout(x: tf.TensorInfo, perChannel: tf.TensorInfo[]) {
+  const channels = x.shape[x.shape.length - 1];
+  if (x.dtype !== 'float32' || channels % 4 !== 0 || channels === 0) return null;
+  for (const t of perChannel) {
+    // one value per channel of the last axis: [C], or [1, ..., 1, C]
+    const last = t.shape[t.shape.length - 1];
+    if (
+      t.dtype !== 'float32' ||
+      last !== channels ||
+      t.shape.some((d, i) => d !== 1 && i < t.shape.length - 1)
+    ) {
+      return null;
+    }
+  }
+  return { channels, pixels: tf.util.sizeFromShape(x.shape) / channels };
+}
+
+/** x * k + c per channel, one pass. */
+export function channelAffine(
+  backend: tf.KernelBackend,
+  x: tf.TensorInfo,
+  k: tf.TensorInfo,
+  c: tf.TensorInfo,
+): tf.Tensor | null {
+  const layout = channelLayout(x, [k, c]);
+  const simd = layout && simdKernels(backend);
+  if (!layout || !simd) return null;
+  const wasm = wasmBackend(backend);
+  const out = wasm.makeOutput(x.shape, 'float32');
+  const [xp, yp, kp, cp] = [x, out, k, c].map((t) => heapF32(wasm, t).byteOffset);
+  if (layout.pixels > 0) simd.channelAffine(xp, yp, kp, cp, layout.pixels, layout.channels / 4);
+  return adopt(out);
+}
+
+const CHUNK = 256; // pixels per call: float32 partial sums stay short
+
+/** Per-channel sum(g) and sum(g * (x - m)), shaped like m; float64 across chunks. */
+export function channelSums(
+  g: tf.Tensor,
+  x: tf.Tensor,
+  m: tf.Tensor,
+): { sumG: tf.Tensor; sumGXc: tf.Tensor } | null {
+  if (tf.getBackend() !== 'wasm' || !tf.util.arraysEqual(g.shape, x.shape)) return null;
+  const backend = tf.backend();
+  const layout = channelLayout(x, [m]);
+  const simd = layout && g.dtype === 'float32' && simdKernels(backend);
+  if (!layout || !simd) return null;
+  const { channels, pixels } = layout;
+  const wasm = wasmBackend(backend);
+  const scratch = wasm.makeOutput([2, channels], 'float32');
+  const total1 = new Float64Array(channels);
+  const total2 = new Float64Array(channels);
+  try {
+    const s = heapF32(wasm, scratch);
+    const gp = heapF32(wasm, g).byteOffset;
+    const xp = heapF32(wasm, x).byteOffset;
+    const mp = heapF32(wasm, m).byteOffset;
+    for (let start = 0; start < pixels; start += CHUNK) {
+      const count = Math.min(CHUNK, pixels - start);
+      s.fill(0);
+      const offset = start * channels * 4;
+      simd.channelSums(
+        gp + offset,
+        xp + offset,
+        mp,
+        s.byteOffset,
+        s.byteOffset + channels * 4,
+        count,
+        channels / 4,
+      );
+      for (let c = 0; c < channels; c++) {
+        total1[c] += s[c];
+        total2[c] += s[channels + c];
+      }
+    }
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+  return {
+    sumG: tf.tensor(Float32Array.from(total1), m.shape),
+    sumGXc: tf.tensor(Float32Array.from(total2), m.shape),
+  };
+}
