@@ -113,3 +113,35 @@ test('ReLU and ClipByValue gradients on wasm (SIMD) equal tfjs own on cpu, bound
   const got = await grads('wasm', false);
   assert.deepEqual(got, want);
 });
+
+test('moments on wasm (one SIMD read, shifted sums) match cpu, large means included', async () => {
+  const { fastMoments } = await import('../../src/engine/gradients/moments.js');
+  for (const [mu, sigma] of [
+    [0, 1],
+    [100, 0.5],
+    [-3, 1e-3],
+  ]) {
+    const values = tf.tidy(() =>
+      tf.randomNormal([16, 9, 7, 8], mu, sigma, 'float32', 5).dataSync(),
+    ) as Float32Array;
+    const stats = async (backend: string) => {
+      await tf.setBackend(backend);
+      const x = tf.tensor(values, [16, 9, 7, 8]);
+      const { mean, variance } = fastMoments(x, [0, 1, 2]);
+      const out = [mean, variance].map((t) => Array.from(t.dataSync()));
+      tf.dispose([x, mean, variance]);
+      return out;
+    };
+    const want = await stats('cpu');
+    const got = await stats('wasm');
+    for (const [i, w] of want.entries()) {
+      for (const [c, v] of w.entries()) {
+        const err = Math.abs(got[i][c] - v) / Math.max(Math.abs(v), 1e-12);
+        assert.ok(
+          err < 1e-4,
+          `mean ${mu} std ${sigma}: output ${i} channel ${c}: ${got[i][c]} vs ${v}`,
+        );
+      }
+    }
+  }
+});

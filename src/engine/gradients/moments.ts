@@ -12,7 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import { tf } from '../tf.js';
-import { channelAffine } from '../simd/ops.js';
+import { channelAffine, channelMoments } from '../simd/ops.js';
 
 type Moments = typeof tf.moments;
 
@@ -28,11 +28,17 @@ function fastMoments(
   const axes = tf.util.parseAxisParam(axis ?? x.shape.map((_, i) => i), x.shape);
   const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
   const n = tf.util.sizeFromShape(reduceShape);
+  const allButLast = axes.length === x.rank - 1 && axes.every((a) => a !== x.rank - 1);
   const stats = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const t = args[0] as tf.Tensor;
     const save = args[1] as tf.GradSaveFunc;
-    const mean = tf.mean(t, axes, true);
-    const variance = tf.mean(tf.squaredDifference(t, mean), axes, true);
+    const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    // Over every axis but the last, on wasm: one SIMD read of x (simd/ops.ts).
+    const fast = allButLast ? channelMoments(t) : null;
+    const mean = fast ? tf.tensor(fast.mean, kept) : tf.mean(t, axes, true);
+    const variance = fast
+      ? tf.tensor(fast.variance, kept)
+      : tf.mean(tf.squaredDifference(t, mean), axes, true);
     save([t, mean]);
     return {
       value: tf.stack([mean, variance]), // (2, ...x's shape with the reduced axes kept as 1)

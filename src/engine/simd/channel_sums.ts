@@ -31,3 +31,27 @@ export function channelSumsBody(): Body {
   });
   return b;
 }
+
+/** (x, k, s1, s2, pixels, vecs): s1 += x - k, s2 += (x - k)^2, for moments around a shift k. */
+export function shiftedSumsBody(): Body {
+  const b = new Body(['x', 'k', 's1', 's2', 'pixels', 'vecs']);
+  b.local('kp', 'i32').local('p1', 'i32').local('p2', 'i32').local('j', 'i32');
+  b.local('d', 'v128');
+  b.repeat('pixels', () => {
+    b.get('k').set('kp');
+    b.get('s1').set('p1');
+    b.get('s2').set('p2');
+    b.get('vecs').set('j');
+    b.repeat('j', () => {
+      b.get('x').op('v128.load').get('kp').op('v128.load').op('f32x4.sub').set('d');
+      b.get('p1');
+      b.get('p1').op('v128.load').get('d').op('f32x4.add');
+      b.op('v128.store');
+      b.get('p2');
+      b.get('p2').op('v128.load').get('d').get('d').op('f32x4.mul').op('f32x4.add');
+      b.op('v128.store');
+      b.add('x', 16).add('kp', 16).add('p1', 16).add('p2', 16);
+    });
+  });
+  return b;
+}

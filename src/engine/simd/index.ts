@@ -3,7 +3,7 @@
  */
 import { assemble } from './assembler.js';
 import { channelAffineBody } from './affine.js';
-import { channelSumsBody } from './channel_sums.js';
+import { channelSumsBody, shiftedSumsBody } from './channel_sums.js';
 import { clipGradBody, reluGradBody } from './masks.js';
 import { maxPool2x2GradBody } from './max_pool_grad.js';
 
@@ -31,6 +31,7 @@ export interface SimdKernels {
     pixels: number,
     vecs: number,
   ): void;
+  shiftedSums(x: number, k: number, s1: number, s2: number, pixels: number, vecs: number): void;
 }
 
 let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | null = null;
@@ -52,6 +53,7 @@ export function simdKernels(backend: unknown): SimdKernels | null {
       clipGrad: clipGradBody(),
       channelAffine: channelAffineBody(),
       channelSums: channelSumsBody(),
+      shiftedSums: shiftedSumsBody(),
     });
     cached = { memory, kernels: instance.exports as unknown as SimdKernels };
   }

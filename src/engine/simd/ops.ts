@@ -45,6 +45,42 @@ export function channelAffine(
 
 const CHUNK = 256; // pixels per call: float32 partial sums stay short
 
+/** Per-channel sum(g) and sum(g * (x - m)) over all pixels, m at byte address mp. */
+function sumsF64(
+  backend: tf.KernelBackend,
+  g: tf.TensorInfo,
+  x: tf.TensorInfo,
+  mp: (wasm: ReturnType<typeof wasmBackend>) => number,
+  channels: number,
+  pixels: number,
+): [Float64Array, Float64Array] {
+  const simd = simdKernels(backend)!;
+  const wasm = wasmBackend(backend);
+  const scratch = wasm.makeOutput([2, channels], 'float32');
+  const total1 = new Float64Array(channels);
+  const total2 = new Float64Array(channels);
+  try {
+    const s = heapF32(wasm, scratch);
+    const gp = heapF32(wasm, g).byteOffset;
+    const xp = heapF32(wasm, x).byteOffset;
+    const m = mp(wasm);
+    for (let start = 0; start < pixels; start += CHUNK) {
+      const count = Math.min(CHUNK, pixels - start);
+      s.fill(0);
+      const offset = start * channels * 4;
+      const [s1, s2] = [s.byteOffset, s.byteOffset + channels * 4];
+      simd.channelSums(gp + offset, xp + offset, m, s1, s2, count, channels / 4);
+      for (let c = 0; c < channels; c++) {
+        total1[c] += s[c];
+        total2[c] += s[channels + c];
+      }
+    }
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
+  return [total1, total2];
+}
+
 /** Per-channel sum(g) and sum(g * (x - m)), shaped like m; float64 across chunks. */
 export function channelSums(
   g: tf.Tensor,
@@ -54,41 +90,64 @@ export function channelSums(
   if (tf.getBackend() !== 'wasm' || !tf.util.arraysEqual(g.shape, x.shape)) return null;
   const backend = tf.backend();
   const layout = channelLayout(x, [m]);
-  const simd = layout && g.dtype === 'float32' && simdKernels(backend);
+  if (!layout || g.dtype !== 'float32' || !simdKernels(backend)) return null;
+  const mp = (wasm: ReturnType<typeof wasmBackend>) => heapF32(wasm, m).byteOffset;
+  const [t1, t2] = sumsF64(backend, g, x, mp, layout.channels, layout.pixels);
+  return {
+    sumG: tf.tensor(Float32Array.from(t1), m.shape),
+    sumGXc: tf.tensor(Float32Array.from(t2), m.shape),
+  };
+}
+
+/**
+ * Per-channel mean and variance over all pixels in one read of x (no squared-difference tensor).
+ * Sums are of x - K, K the first pixel (shifted data), so a large mean does not cancel:
+ * mean = K + s1 / N, var = s2 / N - (s1 / N)^2, float32 within 256-pixel chunks, float64 across.
+ */
+export function channelMoments(
+  x: tf.Tensor,
+): { mean: Float32Array; variance: Float32Array } | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend();
+  const layout = channelLayout(x, []);
+  const simd = layout && layout.pixels > 0 && simdKernels(backend);
   if (!layout || !simd) return null;
   const { channels, pixels } = layout;
   const wasm = wasmBackend(backend);
   const scratch = wasm.makeOutput([2, channels], 'float32');
-  const total1 = new Float64Array(channels);
-  const total2 = new Float64Array(channels);
+  const s1 = new Float64Array(channels);
+  const s2 = new Float64Array(channels);
+  let k: Float32Array;
   try {
     const s = heapF32(wasm, scratch);
-    const gp = heapF32(wasm, g).byteOffset;
-    const xp = heapF32(wasm, x).byteOffset;
-    const mp = heapF32(wasm, m).byteOffset;
+    const xv = heapF32(wasm, x);
+    k = xv.slice(0, channels);
     for (let start = 0; start < pixels; start += CHUNK) {
       const count = Math.min(CHUNK, pixels - start);
       s.fill(0);
-      const offset = start * channels * 4;
-      simd.channelSums(
-        gp + offset,
-        xp + offset,
-        mp,
+      const at = xv.byteOffset + start * channels * 4;
+      simd.shiftedSums(
+        at,
+        xv.byteOffset,
         s.byteOffset,
         s.byteOffset + channels * 4,
         count,
         channels / 4,
       );
       for (let c = 0; c < channels; c++) {
-        total1[c] += s[c];
-        total2[c] += s[channels + c];
+        s1[c] += s[c];
+        s2[c] += s[channels + c];
       }
     }
   } finally {
     backend.disposeData(scratch.dataId);
   }
-  return {
-    sumG: tf.tensor(Float32Array.from(total1), m.shape),
-    sumGXc: tf.tensor(Float32Array.from(total2), m.shape),
-  };
+  const mean = new Float32Array(channels);
+  const variance = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    const d = s1[c] / pixels;
+    mean[c] = k[c] + d;
+    variance[c] = Math.max(0, s2[c] / pixels - d * d);
+  }
+  return { mean, variance };
 }
