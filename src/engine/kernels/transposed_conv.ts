@@ -35,7 +35,7 @@ interface AxisPhase {
  * contributing taps are kh ≡ u (mod s), from output rows q = (u - kh) / s. Rows are computed
  * for n = ceil(inSize / s) positions per phase; any beyond inSize are cut after interleaving.
  */
-function axisPhase(
+export function axisPhase(
   r: number,
   stride: number,
   kernel: number,

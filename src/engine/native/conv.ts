@@ -5,6 +5,7 @@
  */
 import { tf } from '../tf.js';
 import type { OnnxGraph, OnnxNode } from './onnx_graph.js';
+import { axisPhase } from '../kernels/transposed_conv.js';
 
 type Info = tf.backend_util.Conv2DInfo;
 
@@ -691,5 +692,133 @@ export function stridedPointwiseInputGradGraph(info: Info): OnnxGraph | null {
       ends: [h, w],
       axes: [1, 2],
     },
+  };
+}
+
+/** Renames a graph's internal names with a prefix and binds its inputs and output. */
+function inline(
+  g: OnnxGraph,
+  prefix: string,
+  bind: Record<string, string>,
+): Partial<OnnxGraph> & { nodes: OnnxNode[] } {
+  const name = (n: string) => bind[n] ?? `${prefix}${n}`;
+  const rename = <T>(r: Record<string, T> | undefined) =>
+    Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [name(k), v]));
+  return {
+    nodes: g.nodes.map((n) => ({ ...n, inputs: n.inputs.map(name), outputs: n.outputs.map(name) })),
+    int64s: rename(g.int64s),
+    floats: rename(g.floats),
+  };
+}
+
+/**
+ * dx of a strided convolution as one graph: the input positions of each phase (rows r, r + s,
+ * ...) are a stride-1 NCHWc convolution of a window of dy with the flipped taps of the filter
+ * that reach them (kh = tap, tap + s, ...); the phases are then interleaved. Null where a phase
+ * gets no taps or the channels do not fit the blocks.
+ */
+export function nchwcStridedInputGradGraph(
+  info: Info,
+  depthwise: boolean,
+  block: number,
+): OnnxGraph | null {
+  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
+  const { inChannels: ci, outChannels: co, inHeight: h, inWidth: w } = info;
+  if (block === 0 || (sh === 1 && sw === 1)) return null;
+  const nh = Math.ceil(h / sh);
+  const nw = Math.ceil(w / sw);
+  const nodes: OnnxNode[] = [];
+  const int64s: Record<string, number[]> = {};
+  const floats: Record<string, number> = {};
+  const rows: string[] = [];
+  for (let rh = 0; rh < sh; rh++) {
+    const cols: string[] = [];
+    const ph = axisPhase(rh, sh, kh, info.padInfo.top, info.outHeight, h);
+    for (let rw = 0; rw < sw; rw++) {
+      const pw = axisPhase(rw, sw, kw, info.padInfo.left, info.outWidth, w);
+      if (!ph.count || !pw.count || !ph.rows.size || !pw.rows.size) return null;
+      const p = `p${rh}_${rw}_`;
+      const phase = {
+        ...info,
+        inHeight: ph.rows.size,
+        inWidth: pw.rows.size,
+        inChannels: co,
+        outHeight: nh,
+        outWidth: nw,
+        outChannels: ci,
+        filterHeight: ph.count,
+        filterWidth: pw.count,
+        strideHeight: 1,
+        strideWidth: 1,
+        padInfo: {
+          top: ph.rows.padBefore,
+          left: pw.rows.padBefore,
+          bottom: ph.rows.padAfter,
+          right: pw.rows.padAfter,
+          type: 'EXPLICIT',
+        },
+      } as Info;
+      const g = nchwcConvGraph(phase, depthwise, false, 'linear', block);
+      if (!g) return null;
+      // this phase's taps of w, flipped, with in/out swapped; and its window of dy
+      Object.assign(int64s, {
+        [`${p}ts`]: [ph.tap, pw.tap],
+        [`${p}te`]: [kh, kw],
+        [`${p}ds`]: [ph.rows.begin, pw.rows.begin],
+        [`${p}de`]: [ph.rows.begin + ph.rows.size, pw.rows.begin + pw.rows.size],
+      });
+      nodes.push(
+        { op: 'Slice', inputs: ['w', `${p}ts`, `${p}te`, 'hw01', 'steps'], outputs: [`${p}wt`] },
+        {
+          op: 'Slice',
+          inputs: [`${p}wt`, 'fstart', 'fend', 'hw01', 'fstep'],
+          outputs: [`${p}wfl`],
+        },
+        depthwise
+          ? { op: 'Identity', inputs: [`${p}wfl`], outputs: [`${p}wf`] }
+          : {
+              op: 'Transpose',
+              inputs: [`${p}wfl`],
+              outputs: [`${p}wf`],
+              attrs: { perm: [0, 1, 3, 2] },
+            },
+        { op: 'Slice', inputs: ['dy', `${p}ds`, `${p}de`, 'hw12'], outputs: [`${p}dy`] },
+      );
+      const body = inline(g, p, { x: `${p}dy`, w: `${p}wf`, y: `${p}out` });
+      nodes.push(...body.nodes);
+      Object.assign(int64s, body.int64s);
+      Object.assign(floats, body.floats);
+      nodes.push({ op: 'Reshape', inputs: [`${p}out`, 'phase6'], outputs: [`${p}o6`] });
+      cols.push(`${p}o6`);
+    }
+    nodes.push({ op: 'Concat', inputs: cols, outputs: [`row${rh}`], attrs: { axis: 4 } });
+    rows.push(`row${rh}`);
+  }
+  nodes.push(
+    { op: 'Concat', inputs: rows, outputs: ['grid6'], attrs: { axis: 2 } }, // (N, nh, SH, nw, SW, CI)
+    { op: 'Reshape', inputs: ['grid6', 'gridshape'], outputs: ['grid'] },
+    { op: 'Slice', inputs: ['grid', 'zero2', 'hwend', 'hw12'], outputs: ['dx'] },
+  );
+  Object.assign(int64s, {
+    hw01: [0, 1],
+    hw12: [1, 2],
+    steps: [sh, sw],
+    fstart: [-1, -1],
+    fend: [-(2 ** 62), -(2 ** 62)],
+    fstep: [-1, -1],
+    phase6: [-1, nh, 1, nw, 1, ci],
+    gridshape: [-1, nh * sh, nw * sw, ci],
+    zero2: [0, 0],
+    hwend: [h, w],
+  });
+  return {
+    inputs: [
+      { name: 'dy', shape: ['n', info.outHeight, info.outWidth, co] },
+      { name: 'w', shape: filterShape(info, depthwise) },
+    ],
+    outputs: [{ name: 'dx', shape: ['n', h, w, ci] }],
+    nodes,
+    int64s,
+    floats,
   };
 }

@@ -15,6 +15,7 @@ import {
   nchwcConvGraph,
   nchwcFilterGradGraph,
   nchwcInputGradGraph,
+  nchwcStridedInputGradGraph,
   depthwiseFilterGradGraph,
   nchwcDepthwiseFilterGradGraph,
   pointwiseConvGraph,
@@ -85,6 +86,7 @@ function inputGrad(depthwise: boolean, fallback: ProjectKernel) {
         ? null
         : (!depthwise && (pointwiseInputGradGraph(info) || stridedPointwiseInputGradGraph(info))) ||
           nchwcInputGradGraph(info, depthwise, nchwcBlockSize()) ||
+          nchwcStridedInputGradGraph(info, depthwise, nchwcBlockSize()) ||
           inputGradGraph(info, depthwise);
     if (!graph) return fallback.kernelFunc(args as unknown as KernelFuncArgs) as tf.TensorInfo;
     return runGraph(graph, [inputs.dy, inputs.filter], inputShape, backend);
