@@ -45,31 +45,27 @@ export function channelAffine(
 
 const CHUNK = 256; // pixels per call: float32 partial sums stay short
 
-/** Per-channel sum(g) and sum(g * (x - m)) over all pixels, m at byte address mp. */
-function sumsF64(
+/**
+ * Two per-channel sums over all pixels, computed by `pass` one chunk of pixels at a time into
+ * two C-float scratch rows (its arguments: the chunk's byte offset into x, the two rows' byte
+ * addresses, the chunk's pixel count) and added across chunks in float64.
+ */
+function chunkedSums(
   backend: tf.KernelBackend,
-  g: tf.TensorInfo,
-  x: tf.TensorInfo,
-  mp: (wasm: ReturnType<typeof wasmBackend>) => number,
   channels: number,
   pixels: number,
+  pass: (offset: number, s1: number, s2: number, count: number) => void,
 ): [Float64Array, Float64Array] {
-  const simd = simdKernels(backend)!;
   const wasm = wasmBackend(backend);
   const scratch = wasm.makeOutput([2, channels], 'float32');
   const total1 = new Float64Array(channels);
   const total2 = new Float64Array(channels);
   try {
     const s = heapF32(wasm, scratch);
-    const gp = heapF32(wasm, g).byteOffset;
-    const xp = heapF32(wasm, x).byteOffset;
-    const m = mp(wasm);
     for (let start = 0; start < pixels; start += CHUNK) {
       const count = Math.min(CHUNK, pixels - start);
       s.fill(0);
-      const offset = start * channels * 4;
-      const [s1, s2] = [s.byteOffset, s.byteOffset + channels * 4];
-      simd.channelSums(gp + offset, xp + offset, m, s1, s2, count, channels / 4);
+      pass(start * channels * 4, s.byteOffset, s.byteOffset + channels * 4, count);
       for (let c = 0; c < channels; c++) {
         total1[c] += s[c];
         total2[c] += s[channels + c];
@@ -90,9 +86,14 @@ export function channelSums(
   if (tf.getBackend() !== 'wasm' || !tf.util.arraysEqual(g.shape, x.shape)) return null;
   const backend = tf.backend();
   const layout = channelLayout(x, [m]);
-  if (!layout || g.dtype !== 'float32' || !simdKernels(backend)) return null;
-  const mp = (wasm: ReturnType<typeof wasmBackend>) => heapF32(wasm, m).byteOffset;
-  const [t1, t2] = sumsF64(backend, g, x, mp, layout.channels, layout.pixels);
+  const simd = layout && g.dtype === 'float32' && simdKernels(backend);
+  if (!layout || !simd) return null;
+  const { channels, pixels } = layout;
+  const wasm = wasmBackend(backend);
+  const [t1, t2] = chunkedSums(backend, channels, pixels, (offset, s1, s2, count) => {
+    const [gp, xp, mp] = [g, x, m].map((t) => heapF32(wasm, t).byteOffset);
+    simd.channelSums(gp + offset, xp + offset, mp, s1, s2, count, channels / 4);
+  });
   return {
     sumG: tf.tensor(Float32Array.from(t1), m.shape),
     sumGXc: tf.tensor(Float32Array.from(t2), m.shape),
@@ -114,34 +115,11 @@ export function channelMoments(
   if (!layout || !simd) return null;
   const { channels, pixels } = layout;
   const wasm = wasmBackend(backend);
-  const scratch = wasm.makeOutput([2, channels], 'float32');
-  const s1 = new Float64Array(channels);
-  const s2 = new Float64Array(channels);
-  let k: Float32Array;
-  try {
-    const s = heapF32(wasm, scratch);
-    const xv = heapF32(wasm, x);
-    k = xv.slice(0, channels);
-    for (let start = 0; start < pixels; start += CHUNK) {
-      const count = Math.min(CHUNK, pixels - start);
-      s.fill(0);
-      const at = xv.byteOffset + start * channels * 4;
-      simd.shiftedSums(
-        at,
-        xv.byteOffset,
-        s.byteOffset,
-        s.byteOffset + channels * 4,
-        count,
-        channels / 4,
-      );
-      for (let c = 0; c < channels; c++) {
-        s1[c] += s[c];
-        s2[c] += s[channels + c];
-      }
-    }
-  } finally {
-    backend.disposeData(scratch.dataId);
-  }
+  const k = heapF32(wasm, x).slice(0, channels);
+  const [s1, s2] = chunkedSums(backend, channels, pixels, (offset, p1, p2, count) => {
+    const xp = heapF32(wasm, x).byteOffset;
+    simd.shiftedSums(xp + offset, xp, p1, p2, count, channels / 4);
+  });
   const mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
