@@ -132,41 +132,6 @@ export function inputGradGraph(info: Info, depthwise: boolean): OnnxGraph | null
   };
 }
 
-/**
- * dW from x and dy, as one convolution: the input's channels become the batch, the batch becomes
- * the channels, dy is the filter, dilation = stride. Rows the forward pass never read are sliced
- * off first (ONNX pads cannot be negative).
- */
-export function filterGradGraph(info: Info): OnnxGraph {
-  const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw } = info;
-  const { usedH, usedW, pads } = gradientWindow(info);
-  const nodes: OnnxNode[] = [
-    { op: 'Transpose', inputs: ['x'], outputs: ['xt'], attrs: { perm: [3, 0, 1, 2] } },
-    { op: 'Slice', inputs: ['xt', 'starts', 'ends', 'axes'], outputs: ['xs'] },
-    { op: 'Transpose', inputs: ['dy'], outputs: ['dyt'], attrs: { perm: [3, 0, 1, 2] } },
-    {
-      op: 'Conv',
-      inputs: ['xs', 'dyt'],
-      outputs: ['dwt'],
-      attrs: {
-        kernel_shape: [info.outHeight, info.outWidth],
-        dilations: [sh, sw],
-        pads,
-      },
-    },
-    { op: 'Transpose', inputs: ['dwt'], outputs: ['dw'], attrs: { perm: [2, 3, 0, 1] } },
-  ];
-  return {
-    inputs: [
-      { name: 'x', shape: ['n', info.inHeight, info.inWidth, info.inChannels] },
-      { name: 'dy', shape: ['n', info.outHeight, info.outWidth, info.outChannels] },
-    ],
-    outputs: [{ name: 'dw', shape: [kh, kw, info.inChannels, info.outChannels] }],
-    nodes,
-    int64s: { starts: [0, 0], ends: [usedH, usedW], axes: [2, 3] },
-  };
-}
-
 const NCHWC = 'com.microsoft.nchwc';
 
 /**

@@ -46,20 +46,14 @@ const SIMD: Record<string, number> = {
   'v128.and': 0x4e,
   'v128.andnot': 0x4f,
   'v128.or': 0x50,
-  'v128.bitselect': 0x52,
   'f32x4.add': 0xe4,
   'f32x4.sub': 0xe5,
   'f32x4.mul': 0xe6,
-  'f32x4.min': 0xe8,
-  'f32x4.max': 0xe9,
 };
 
 const PLAIN: Record<string, number> = {
-  'i32.eqz': 0x45,
-  'i32.lt_u': 0x49,
   'i32.add': 0x6a,
   'i32.sub': 0x6b,
-  'i32.mul': 0x6c,
   'f32.reinterpret_i32': 0xbe,
 };
 
