@@ -106,7 +106,7 @@ async function startWasm(
     // With native convolutions, onnxruntime's pool does the heavy work and wasm keeps one
     // thread: its heap is then an ordinary ArrayBuffer, which onnxruntime reads and writes in
     // place (a threaded heap is a SharedArrayBuffer, which it refuses, so every tensor would
-    // be copied both ways). Measured: 1 wasm thread was faster for all three reference nets.
+    // be copied both ways). Measured: a threaded wasm with copies was no faster in paired runs.
     if (useNative) setNativeThreads(threads);
     else if (wanted > 1) registerThreadedWasm(wanted, log);
     registerWasmKernels(useNative);
