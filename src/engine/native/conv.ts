@@ -603,60 +603,50 @@ export function pointwiseConvGraph(info: Info, bias: boolean, act: Activation): 
   };
 }
 
-export function pointwiseInputGradGraph(info: Info): OnnxGraph | null {
-  if (!isPointwise(info)) return null;
-  const { inChannels: ci, outChannels: co, inHeight: h, inWidth: w } = info;
-  return {
-    inputs: [
-      { name: 'dy', shape: ['n', h, w, co] },
-      { name: 'w', shape: [1, 1, ci, co] },
-    ],
-    outputs: [{ name: 'dx', shape: ['n', h, w, ci] }],
-    nodes: [
-      { op: 'Reshape', inputs: ['dy', 'dyshape'], outputs: ['dy2'] },
-      { op: 'Reshape', inputs: ['w', 'wshape'], outputs: ['w2'] },
-      { op: 'Gemm', inputs: ['dy2', 'w2'], outputs: ['dx2'], attrs: { transB: 1 } },
-      { op: 'Reshape', inputs: ['dx2', 'xshape'], outputs: ['dx'] },
-    ],
-    int64s: { dyshape: [-1, co], wshape: [ci, co], xshape: [-1, h, w, ci] },
-  };
-}
-
 /**
- * The input gradient of a strided 1x1 convolution: dy times the filter transposed (one GEMM)
- * lands on every stride-th pixel, the rest is zero; padding each pixel with (stride - 1) zeros
- * after it lays that out. ConvTranspose took 14 ms for [128, 14, 14, 64] -> 28x28x32.
+ * The input gradient of a 1x1 convolution: dy times the filter transposed, one GEMM. With a
+ * stride it lands on every stride-th pixel and the rest is zero: padding each pixel with
+ * (stride - 1) zeros after it lays that out (ConvTranspose took 14 ms for [128, 14, 14, 64] ->
+ * 28x28x32).
  */
-export function stridedPointwiseInputGradGraph(info: Info): OnnxGraph | null {
+export function pointwiseInputGradGraph(info: Info): OnnxGraph | null {
   const { strideHeight: sh, strideWidth: sw, inChannels: ci, outChannels: co } = info;
   const { inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
   const p = info.padInfo;
   if (info.filterHeight !== 1 || info.filterWidth !== 1 || p.top || p.left) return null;
-  return {
-    inputs: [
-      { name: 'dy', shape: ['n', oh, ow, co] },
-      { name: 'w', shape: [1, 1, ci, co] },
-    ],
-    outputs: [{ name: 'dx', shape: ['n', h, w, ci] }],
-    nodes: [
-      { op: 'Reshape', inputs: ['dy', 'dyshape'], outputs: ['dy2'] },
-      { op: 'Reshape', inputs: ['w', 'wshape'], outputs: ['w2'] },
-      { op: 'Gemm', inputs: ['dy2', 'w2'], outputs: ['g'], attrs: { transB: 1 } },
+  const nodes: OnnxNode[] = [
+    { op: 'Reshape', inputs: ['dy', 'dyshape'], outputs: ['dy2'] },
+    { op: 'Reshape', inputs: ['w', 'wshape'], outputs: ['w2'] },
+    { op: 'Gemm', inputs: ['dy2', 'w2'], outputs: ['g'], attrs: { transB: 1 } },
+  ];
+  const int64s: Record<string, number[]> = { dyshape: [-1, co], wshape: [ci, co] };
+  if (oh * sh === h && ow * sw === w && sh === 1 && sw === 1) {
+    nodes.push({ op: 'Reshape', inputs: ['g', 'xshape'], outputs: ['dx'] });
+    int64s.xshape = [-1, h, w, ci];
+  } else {
+    nodes.push(
       { op: 'Reshape', inputs: ['g', 'g6shape'], outputs: ['g6'] },
       { op: 'Pad', inputs: ['g6', 'pads'], outputs: ['g6p'] }, // (N, OH, SH, OW, SW, CI)
       { op: 'Reshape', inputs: ['g6p', 'gridshape'], outputs: ['grid'] },
       { op: 'Slice', inputs: ['grid', 'starts', 'ends', 'axes'], outputs: ['dx'] },
-    ],
-    int64s: {
-      dyshape: [-1, co],
-      wshape: [ci, co],
+    );
+    Object.assign(int64s, {
       g6shape: [-1, oh, 1, ow, 1, ci],
       pads: [0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1, 0],
       gridshape: [-1, oh * sh, ow * sw, ci],
       starts: [0, 0],
       ends: [h, w],
       axes: [1, 2],
-    },
+    });
+  }
+  return {
+    inputs: [
+      { name: 'dy', shape: ['n', oh, ow, co] },
+      { name: 'w', shape: [1, 1, ci, co] },
+    ],
+    outputs: [{ name: 'dx', shape: ['n', h, w, ci] }],
+    nodes,
+    int64s,
   };
 }
 

@@ -21,7 +21,6 @@ import {
   pointwiseConvGraph,
   pointwiseFilterGradGraph,
   pointwiseInputGradGraph,
-  stridedPointwiseInputGradGraph,
   type Activation,
 } from './conv.js';
 import type { OnnxGraph } from './onnx_graph.js';
@@ -84,7 +83,7 @@ function inputGrad(depthwise: boolean, fallback: ProjectKernel) {
     const graph =
       depthwise && info.outChannels !== info.inChannels
         ? null
-        : (!depthwise && (pointwiseInputGradGraph(info) || stridedPointwiseInputGradGraph(info))) ||
+        : (!depthwise && pointwiseInputGradGraph(info)) ||
           nchwcInputGradGraph(info, depthwise, nchwcBlockSize()) ||
           nchwcStridedInputGradGraph(info, depthwise, nchwcBlockSize()) ||
           inputGradGraph(info, depthwise);
