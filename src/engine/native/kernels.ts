@@ -8,21 +8,21 @@ import { tf } from '../tf.js';
 import { heapF32, wasmBackend } from '../kernels/heap.js';
 import { convGeometry } from '../kernels/util.js';
 import { projectKernel, type KernelArgs, type ProjectKernel } from '../kernels/types.js';
+import { type Activation } from './common.js';
 import {
-  convGraph,
+  depthwiseFilterGradGraph,
   filterGradIm2colGraph,
-  inputGradGraph,
-  nchwcConvGraph,
+  nchwcDepthwiseFilterGradGraph,
   nchwcFilterGradGraph,
+  pointwiseFilterGradGraph,
+} from './filter_grad.js';
+import { convGraph, nchwcConvGraph, pointwiseConvGraph } from './forward.js';
+import {
+  inputGradGraph,
   nchwcInputGradGraph,
   nchwcStridedInputGradGraph,
-  depthwiseFilterGradGraph,
-  nchwcDepthwiseFilterGradGraph,
-  pointwiseConvGraph,
-  pointwiseFilterGradGraph,
   pointwiseInputGradGraph,
-  type Activation,
-} from './conv.js';
+} from './input_grad.js';
 import type { OnnxGraph } from './onnx_graph.js';
 import { nativeGraph, nchwcBlockSize } from './session.js';
 
