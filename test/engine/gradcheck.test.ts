@@ -7,6 +7,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../../src/engine/backend.js';
 import { wasmKernelNames } from '../../src/engine/kernels/index.js';
+import { CONV_CHAIN, chainFits, type ChainLinkSpec } from '../../src/engine/native/kernels.js';
 import { tf } from '../../src/engine/tf.js';
 
 const TOLERANCE = 1e-4;
@@ -23,6 +24,8 @@ function values(size: number, seed: number, lo = -1, hi = 1): Float32Array {
   }
   return out;
 }
+
+type Shape4 = [number, number, number, number];
 
 type Inputs = Record<string, { shape: number[]; data: Float32Array }>;
 
@@ -120,6 +123,7 @@ describe('project wasm kernels match cpu', () => {
       tf.Tile,
       tf.Sum,
       tf.Mean,
+      CONV_CHAIN,
     ];
     assert.deepEqual([...wasmKernelNames()].sort(), [...checked].sort());
   });
@@ -159,6 +163,86 @@ describe('project wasm kernels match cpu', () => {
       const bias = random([c * m], 10 * i + 9);
       const activation = ['relu6', 'linear', 'relu'][i % 3];
       await check(tf.FusedDepthwiseConv2D, { x, filter, bias }, { ...attrs, activation });
+    }
+  });
+
+  test('MealConvChain equals its convolutions applied one by one on cpu', async () => {
+    // [input shape, links as (depthwise, kernel, stride, pad, out channels, bias, activation)]
+    type Link = [
+      boolean,
+      number,
+      number,
+      'same' | 'valid',
+      number,
+      boolean,
+      ChainLinkSpec['activation'],
+    ];
+    const chains: [number[], Link[]][] = [
+      // a MobileNet stem and block: a plain input (fewer channels than a block) first
+      [
+        [3, 9, 9, 3],
+        [
+          [false, 3, 1, 'same', 16, true, 'relu6'],
+          [true, 3, 2, 'same', 16, true, 'relu6'],
+          [false, 1, 1, 'valid', 32, true, 'relu'],
+          [false, 3, 1, 'valid', 16, false, 'linear'],
+        ],
+      ],
+      // blocked input, odd sizes, output channels not a whole block at the end
+      [
+        [2, 7, 6, 16],
+        [
+          [true, 3, 1, 'same', 16, true, 'relu'],
+          [false, 3, 2, 'same', 32, true, 'relu6'],
+          [false, 1, 1, 'valid', 10, true, 'linear'],
+        ],
+      ],
+    ];
+    for (const [c, [xShape, links]] of chains.entries()) {
+      const specs: ChainLinkSpec[] = links.map(([depthwise, , s, pad, , bias, activation]) => ({
+        depthwise,
+        strides: [s, s],
+        pad,
+        dilations: [1, 1],
+        bias,
+        activation,
+      }));
+      const inputs: Inputs = { x: random(xShape, 800 + c, -2, 2) };
+      let ch = xShape[3];
+      const filterShapes = links.map(([depthwise, k, , , co, bias], i) => {
+        const shape = depthwise ? [k, k, ch, 1] : [k, k, ch, co];
+        inputs[`w${i}`] = random(shape, 810 + 10 * c + i);
+        if (bias) inputs[`b${i}`] = random([depthwise ? ch : co], 830 + 10 * c + i);
+        ch = depthwise ? ch : co;
+        return shape;
+      });
+      await tf.setBackend('wasm');
+      assert.ok(chainFits(xShape, specs, filterShapes), `chain ${c} should fit the NCHWc blocks`);
+      const got = await run('wasm', CONV_CHAIN, inputs, { links: JSON.stringify(specs) });
+      await tf.setBackend('cpu');
+      const want = tf.tidy(() => {
+        let y = tf.tensor4d(inputs.x.data, inputs.x.shape as Shape4);
+        specs.forEach((spec, i) => {
+          const w = inputs[`w${i}`];
+          const b = inputs[`b${i}`];
+          const args = {
+            ...spec,
+            x: y,
+            filter: tf.tensor4d(w.data, w.shape as Shape4),
+            bias: b ? tf.tensor(b.data, b.shape) : undefined,
+          };
+          y = spec.depthwise ? tf.fused.depthwiseConv2d(args) : tf.fused.conv2d(args);
+        });
+        return y.dataSync() as Float32Array;
+      });
+      let maxDiff = 0;
+      let maxRef = 0;
+      want.forEach((v, i) => {
+        maxDiff = Math.max(maxDiff, Math.abs(got.data[i] - v));
+        maxRef = Math.max(maxRef, Math.abs(v));
+      });
+      assert.equal(got.data.length, want.length, `chain ${c}: size`);
+      assert.ok(maxDiff / maxRef <= TOLERANCE, `chain ${c}: relative error ${maxDiff / maxRef}`);
     }
   });
 

@@ -5,7 +5,7 @@
  * blocked NCHWc kernels, which read NHWC directly.
  */
 import { tf } from '../tf.js';
-import type { OnnxNode } from './onnx_graph.js';
+import type { OnnxGraph, OnnxNode } from './onnx_graph.js';
 
 export type Info = tf.backend_util.Conv2DInfo;
 
@@ -58,4 +58,20 @@ export function isPointwise(info: Info): boolean {
     info.strideWidth === 1 &&
     !(p.top || p.left || p.bottom || p.right)
   );
+}
+
+/** Renames a graph's internal names with a prefix and binds its inputs and output. */
+export function inline(
+  g: OnnxGraph,
+  prefix: string,
+  bind: Record<string, string>,
+): Partial<OnnxGraph> & { nodes: OnnxNode[] } {
+  const name = (n: string) => bind[n] ?? `${prefix}${n}`;
+  const rename = <T>(r: Record<string, T> | undefined) =>
+    Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [name(k), v]));
+  return {
+    nodes: g.nodes.map((n) => ({ ...n, inputs: n.inputs.map(name), outputs: n.outputs.map(name) })),
+    int64s: rename(g.int64s),
+    floats: rename(g.floats),
+  };
 }

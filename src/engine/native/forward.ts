@@ -7,6 +7,7 @@ import {
   filterNodes,
   filterShape,
   isPointwise,
+  inline,
   type Info,
   type Activation,
 } from './common.js';
@@ -174,6 +175,58 @@ export function nchwcConvGraph(
     outputs: [{ name: 'y', shape: ['n', info.outHeight, info.outWidth, co] }],
     nodes,
     int64s,
+  };
+}
+
+/** One convolution of a chain, with its bias and activation. */
+export interface ConvLink {
+  info: Info;
+  depthwise: boolean;
+  bias: boolean;
+  act: Activation;
+}
+
+/**
+ * Consecutive convolutions as one NCHWc graph (inference with BatchNorm folded in,
+ * ../inference.ts): the activations stay blocked from one convolution to the next, so the
+ * reorders from and to NHWC happen once for the chain instead of once per convolution.
+ * Inputs x, w0, b0, w1, ... (b only for links with a bias). Null unless every link after the
+ * first reads whole blocks of channels.
+ */
+export function nchwcChainGraph(links: ConvLink[], block: number): OnnxGraph | null {
+  const nodes: OnnxNode[] = [];
+  const int64s: Record<string, number[]> = {};
+  const floats: Record<string, number> = {};
+  const first = links[0].info;
+  const last = links[links.length - 1].info;
+  const inputs = [{ name: 'x', shape: ['n', first.inHeight, first.inWidth, first.inChannels] }];
+  for (let i = 0; i < links.length; i++) {
+    const { info, depthwise, bias, act } = links[i];
+    if (i > 0 && (info.inChannels < block || info.inChannels % block !== 0)) return null;
+    const g = nchwcConvGraph(info, depthwise, bias, act, block);
+    if (!g) return null;
+    const p = `l${i}_`;
+    // Between links the blocked output of one is the blocked input of the next.
+    const body = g.nodes.filter(
+      (n) =>
+        (i === 0 || n.op !== 'ReorderInput') &&
+        (i === links.length - 1 || n.op !== 'ReorderOutput'),
+    );
+    const bind: Record<string, string> = { x: 'x', y: 'y' };
+    if (i > 0) bind.xc = `l${i - 1}_yc`;
+    const part = inline({ ...g, nodes: body }, p, bind);
+    nodes.push(...part.nodes);
+    Object.assign(int64s, part.int64s);
+    Object.assign(floats, part.floats);
+    inputs.push({ name: `${p}w`, shape: filterShape(info, depthwise) });
+    if (bias) inputs.push({ name: `${p}b`, shape: [info.outChannels] });
+  }
+  return {
+    inputs,
+    outputs: [{ name: 'y', shape: ['n', last.outHeight, last.outWidth, last.outChannels] }],
+    nodes,
+    int64s,
+    floats,
   };
 }
 

@@ -3,7 +3,7 @@
  * flipped-filter NCHWc convolution (stride 1), per-phase NCHWc convolutions (strides above 1)
  * and the 1x1 GEMM.
  */
-import { TO_NCHW, TO_NHWC, pads, filterNodes, filterShape, type Info } from './common.js';
+import { TO_NCHW, TO_NHWC, pads, filterNodes, filterShape, inline, type Info } from './common.js';
 import type { OnnxGraph, OnnxNode } from './onnx_graph.js';
 import { axisPhase } from '../kernels/transposed_conv.js';
 import { nchwcConvGraph } from './forward.js';
@@ -143,22 +143,6 @@ export function pointwiseInputGradGraph(info: Info): OnnxGraph | null {
     outputs: [{ name: 'dx', shape: ['n', h, w, ci] }],
     nodes,
     int64s,
-  };
-}
-
-/** Renames a graph's internal names with a prefix and binds its inputs and output. */
-function inline(
-  g: OnnxGraph,
-  prefix: string,
-  bind: Record<string, string>,
-): Partial<OnnxGraph> & { nodes: OnnxNode[] } {
-  const name = (n: string) => bind[n] ?? `${prefix}${n}`;
-  const rename = <T>(r: Record<string, T> | undefined) =>
-    Object.fromEntries(Object.entries(r ?? {}).map(([k, v]) => [name(k), v]));
-  return {
-    nodes: g.nodes.map((n) => ({ ...n, inputs: n.inputs.map(name), outputs: n.outputs.map(name) })),
-    int64s: rename(g.int64s),
-    floats: rename(g.floats),
   };
 }
 

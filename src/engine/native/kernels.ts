@@ -16,7 +16,13 @@ import {
   nchwcFilterGradGraph,
   pointwiseFilterGradGraph,
 } from './filter_grad.js';
-import { convGraph, nchwcConvGraph, pointwiseConvGraph } from './forward.js';
+import {
+  convGraph,
+  nchwcChainGraph,
+  nchwcConvGraph,
+  pointwiseConvGraph,
+  type ConvLink,
+} from './forward.js';
 import {
   inputGradGraph,
   nchwcInputGradGraph,
@@ -118,6 +124,68 @@ function filterGrad(depthwise: boolean, fallback: ProjectKernel) {
   };
 }
 
+/** The name of the chained-convolution kernel (registered only with native kernels on). */
+export const CONV_CHAIN = 'MealConvChain';
+
+/** One convolution of a chain as the inference code describes it (JSON in the kernel's attrs). */
+export interface ChainLinkSpec {
+  depthwise: boolean;
+  strides: [number, number];
+  pad: 'same' | 'valid';
+  dilations: [number, number];
+  bias: boolean;
+  activation: Activation;
+}
+
+/**
+ * Convolutions applied one after another (inputs x, w0, b0, w1, ...; attrs.links is the JSON
+ * of ChainLinkSpec[]) as one native graph. Throws when the chain does not fit the NCHWc
+ * blocks: callers check `chainFits` first.
+ */
+function convChain(args: KernelArgs): tf.TensorInfo {
+  const { inputs, attrs, backend } = args;
+  const links = chainLinks(
+    inputs.x.shape,
+    JSON.parse(attrs.links as string),
+    (i) => inputs[`w${i}`].shape,
+  );
+  const graph = nchwcChainGraph(links, nchwcBlockSize());
+  if (!graph) throw new Error('these convolutions do not fit one NCHWc chain');
+  const ins = [inputs.x];
+  links.forEach((l, i) =>
+    ins.push(...(l.bias ? [inputs[`w${i}`], inputs[`b${i}`]] : [inputs[`w${i}`]])),
+  );
+  const out = links[links.length - 1].info;
+  return runGraph(
+    graph,
+    ins,
+    [out.batchSize, out.outHeight, out.outWidth, out.outChannels],
+    backend,
+  );
+}
+
+function chainLinks(
+  xShape: number[],
+  specs: ChainLinkSpec[],
+  filterShapeOf: (i: number) => number[],
+): ConvLink[] {
+  let shape = xShape;
+  return specs.map((spec, i) => {
+    const info = convGeometry(shape, filterShapeOf(i), spec as never, spec.depthwise, true);
+    shape = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
+    return { info, depthwise: spec.depthwise, bias: spec.bias, act: spec.activation };
+  });
+}
+
+/** Whether convolutions with these filters can run as one chain on this machine. */
+export function chainFits(xShape: number[], specs: ChainLinkSpec[], filterShapes: number[][]) {
+  const block = nchwcBlockSize();
+  if (block === 0 || specs.length < 2) return false;
+  const links = chainLinks(xShape, specs, (i) => filterShapes[i]);
+  if (links.some((l) => l.depthwise && l.info.outChannels !== l.info.inChannels)) return false;
+  return nchwcChainGraph(links, block) !== null;
+}
+
 /** The native kernels, given the kernels they fall back to (stock wasm or the project's). */
 export function nativeConvKernels(
   fallback: (name: string) => tf.KernelConfig | ProjectKernel | undefined,
@@ -125,6 +193,7 @@ export function nativeConvKernels(
   const stock = (name: string) => fallback(name) as tf.KernelConfig | undefined;
   const project = (name: string) => fallback(name) as ProjectKernel;
   return [
+    projectKernel(CONV_CHAIN, convChain),
     projectKernel(tf.Conv2D, forward(false, false, stock(tf.Conv2D))),
     projectKernel(tf.FusedConv2D, forward(false, true, stock(tf.FusedConv2D))),
     projectKernel(tf.DepthwiseConv2dNative, forward(true, false, stock(tf.DepthwiseConv2dNative))),
