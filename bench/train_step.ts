@@ -5,11 +5,15 @@
  */
 import { tf, tfl } from '../src/engine/tf.js';
 import { buildModel } from '../src/models/registry.js';
+import { InferenceModel } from '../src/engine/inference.js';
 
 export interface StepBench {
   model: tfl.LayersModel;
   x: tf.Tensor4D;
-  /** Inference forward pass; returns the logits (caller disposes). */
+  /**
+   * Inference forward pass as the product runs it (evaluation, teachers): BatchNorm folded into
+   * the convolutions (src/engine/inference.ts); returns the logits (caller disposes).
+   */
   forward(): tf.Tensor;
   /** One Adam step; returns the loss (caller disposes). */
   trainStep(): tf.Scalar;
@@ -22,10 +26,11 @@ export function makeStepBench(net: string, batch: number, seed = 0): StepBench {
   const labels = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', seed + 1) as tf.Tensor1D, 10);
   const optimizer = tf.train.adam(1e-3);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const inference = new InferenceModel(model);
   return {
     model,
     x,
-    forward: () => tf.tidy(() => model.apply(x, { training: false }) as tf.Tensor),
+    forward: () => inference.predict(x),
     trainStep: () =>
       tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => {
@@ -38,6 +43,7 @@ export function makeStepBench(net: string, batch: number, seed = 0): StepBench {
     dispose: () => {
       tf.dispose([x, labels]);
       optimizer.dispose();
+      inference.dispose();
       model.dispose();
     },
   };

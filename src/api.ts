@@ -10,7 +10,7 @@ import { selfCheck } from './engine/selfcheck.js';
 import { augmentOf, parseShard, type MealConfig } from './config.js';
 import { loadSplit, resolveDataDir, type Dataset } from './data/dataset.js';
 import { epochBatches } from './data/loader.js';
-import { evaluate, evaluateAsync, type Accuracy } from './eval/evaluate.js';
+import { evaluateAsync, evaluateModel, type Accuracy } from './eval/evaluate.js';
 import { DistillTask } from './distill/task.js';
 import { LiveEnsemble, type SoftLabelSource } from './distill/soft-labels.js';
 import { classHash, datasetHash, LabelCache } from './labels/cache.js';
@@ -361,11 +361,7 @@ export async function distill(config: MealConfig, opts: RunOptions = {}): Promis
     const student = await makeStudent(config, data.train);
     try {
       if (config.student.init && !config.resume) {
-        const acc = await evaluate(
-          (x) => student.apply(x, { training: false }) as tf.Tensor2D,
-          data.test,
-          config.evalBatchSize,
-        );
+        const acc = await evaluateModel(student, data.test, config.evalBatchSize);
         rows.push({
           model: modelName(config.student.init),
           role: 'student (init)',

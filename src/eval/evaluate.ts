@@ -2,7 +2,8 @@
  * Top-1 and top-5 accuracy of anything that maps a batch of [0, 1] pixels to
  * class scores: a student model, one teacher, or a teacher ensemble.
  */
-import { tf } from '../engine/tf.js';
+import { tf, type tfl } from '../engine/tf.js';
+import { InferenceModel } from '../engine/inference.js';
 import { epochBatches } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
 
@@ -32,6 +33,20 @@ export async function evaluate(score: Scorer, ds: Dataset, batchSize = 500): Pro
     top5 += c5;
   }
   return { top1: (100 * top1) / ds.n, top5: (100 * top5) / ds.n, n: ds.n };
+}
+
+/** A model's accuracy in inference mode, BatchNorm folded into its convolutions (engine/inference.ts). */
+export async function evaluateModel(
+  model: tfl.LayersModel,
+  ds: Dataset,
+  batchSize = 500,
+): Promise<Accuracy> {
+  const inference = new InferenceModel(model);
+  try {
+    return await evaluate((x) => inference.predict(x) as tf.Tensor2D, ds, batchSize);
+  } finally {
+    inference.dispose();
+  }
 }
 
 /** A scorer on an asynchronous runtime (an ONNX teacher); it disposes its own intermediates. */

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { tf, tfl } from '../engine/tf.js';
+import { InferenceModel } from '../engine/inference.js';
 import type { OutputKind } from '../distill/losses.js';
 import { loadModel } from '../models/io.js';
 import { MealError } from '../util/errors.js';
@@ -182,6 +183,7 @@ export class DescribedTfjsTeacher implements Teacher {
   readonly numClasses: number;
   readonly inputShape: [number, number, number];
   readonly output: OutputKind;
+  private readonly inference: InferenceModel;
 
   constructor(
     readonly model: tfl.LayersModel,
@@ -192,6 +194,7 @@ export class DescribedTfjsTeacher implements Teacher {
     this.inputShape = descriptor.inputSize;
     this.output = descriptor.output;
     model.trainable = false;
+    this.inference = new InferenceModel(model);
   }
 
   get params(): number {
@@ -199,13 +202,12 @@ export class DescribedTfjsTeacher implements Teacher {
   }
 
   predict(x: tf.Tensor4D): tf.Tensor2D {
-    // training: false keeps BatchNorm on its moving statistics (design.md §2.1).
-    return tf.tidy(
-      () => this.model.apply(preprocess(x, this.descriptor), { training: false }) as tf.Tensor2D,
-    );
+    // Inference mode: BatchNorm on its moving statistics (design.md §2.1), folded.
+    return tf.tidy(() => this.inference.predict(preprocess(x, this.descriptor)) as tf.Tensor2D);
   }
 
   dispose(): void {
+    this.inference.dispose();
     this.model.dispose();
   }
 }

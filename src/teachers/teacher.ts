@@ -5,6 +5,7 @@
  * weights is ever handed to an optimiser (design.md §2.1).
  */
 import { tf, tfl } from '../engine/tf.js';
+import { InferenceModel } from '../engine/inference.js';
 import type { OutputKind } from '../distill/losses.js';
 import { loadModel, modelName, readModelMeta, stripFileScheme } from '../models/io.js';
 import { MealError } from '../util/errors.js';
@@ -33,6 +34,8 @@ export async function teacherOutputs(t: Teacher, x: tf.Tensor4D): Promise<tf.Ten
 }
 
 export class TfjsTeacher implements Teacher {
+  private readonly inference: InferenceModel;
+
   constructor(
     readonly name: string,
     readonly model: tfl.LayersModel,
@@ -43,14 +46,16 @@ export class TfjsTeacher implements Teacher {
     readonly params?: number,
   ) {
     model.trainable = false;
+    this.inference = new InferenceModel(model);
   }
 
   predict(x: tf.Tensor4D): tf.Tensor2D {
-    // training: false keeps BatchNorm on its moving statistics (cases.md #9).
-    return tf.tidy(() => this.model.apply(x, { training: false }) as tf.Tensor2D);
+    // Inference mode: BatchNorm on its moving statistics (cases.md #9), folded into the convolutions.
+    return this.inference.predict(x) as tf.Tensor2D;
   }
 
   dispose(): void {
+    this.inference.dispose();
     this.model.dispose();
   }
 }

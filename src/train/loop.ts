@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { tf } from '../engine/tf.js';
 import { batchCount, epochBatches } from '../data/loader.js';
 import type { Dataset } from '../data/dataset.js';
-import { evaluate, type Accuracy } from '../eval/evaluate.js';
+import { evaluateModel, type Accuracy } from '../eval/evaluate.js';
 import { MealError, NonFiniteLossError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { augmentOf, type MealConfig } from '../config.js';
@@ -182,11 +182,7 @@ export async function runLoop(
     }
     const trainSeconds = (performance.now() - t0) / 1000;
 
-    const acc = await evaluate(
-      (x) => task.student.apply(x, { training: false }) as tf.Tensor2D,
-      data.test,
-      config.evalBatchSize,
-    );
+    const acc = await evaluateModel(task.student, data.test, config.evalBatchSize);
     const losses = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / seen]));
     const m: EpochMetrics = {
       epoch,
@@ -220,10 +216,6 @@ export async function runLoop(
         top5: history[history.length - 1].test_top5,
         n: data.test.n,
       }
-    : await evaluate(
-        (x) => task.student.apply(x, { training: false }) as tf.Tensor2D,
-        data.test,
-        config.evalBatchSize,
-      );
+    : await evaluateModel(task.student, data.test, config.evalBatchSize);
   return { epochs: history, best, final, resumedFrom };
 }
