@@ -97,6 +97,9 @@ const CONV_CASES: ConvCase[] = [
   [16, 8, 8, 16, 1, 2, 'same', 32],
   [16, 9, 9, 16, 3, 2, 'valid', 16],
   [2, 6, 5, 16, 3, 1, 'same', 24],
+  // Stride 1 on 16+ channels where padding adds little: the filter gradient's tap GEMMs.
+  [2, 12, 11, 16, 3, 1, 'same', 16],
+  [1, 10, 9, 24, 3, 1, 'valid', 8],
 ];
 
 before(async () => {

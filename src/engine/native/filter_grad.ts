@@ -251,3 +251,69 @@ export function nchwcDepthwiseFilterGradGraph(info: Info, block: number): OnnxGr
     },
   };
 }
+
+/**
+ * Where the tap-GEMM filter gradient reads: x zero-padded to (N + 1, HP, WP, CI) and dy to
+ * (N + 1, HP, WP, CO), zeros right of and below each image's OH x OW outputs and one zero image
+ * after the batch. Flattened over pixels, output pixel q meets input pixel q + offset(kh, kw)
+ * with offset = kh·WP + kw, and every pair that crosses a row or an image has a zero dy.
+ * The pixels are cut into `chunks` x `batch` pieces of `rows`. Null for strided or dilated
+ * convolutions, and where the zero image does not cover the last shifted window.
+ */
+export function tapGemmLayout(info: Info, chunks: number, batch: number) {
+  const { filterHeight: kh, filterWidth: kw, padInfo: p } = info;
+  if (info.strideHeight !== 1 || info.strideWidth !== 1) return null;
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+  const hp = info.inHeight + p.top + p.bottom;
+  const wp = info.inWidth + p.left + p.right;
+  const image = hp * wp;
+  const rows = Math.ceil((info.batchSize * image) / (chunks * batch));
+  const offsets: number[] = [];
+  for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) offsets.push(a * wp + b);
+  const reach = offsets[offsets.length - 1] + chunks * batch * rows;
+  if (reach > (info.batchSize + 1) * image) return null;
+  return { hp, wp, rows, offsets };
+}
+
+/**
+ * dW with one GEMM per filter tap and chunk over the shifted views of tapGemmLayout, no im2col:
+ * inputs dy{c} (batch, rows, CO) and x{c}_{t} (batch, rows, CI), each a window of the same two
+ * padded buffers. A chunk's windows stay in cache across its taps; `batch` pieces per GEMM give
+ * onnxruntime's threads their share. The sums over pieces are the HWIO filter, (KH·KW·CI, CO).
+ */
+export function tapGemmFilterGradGraph(info: Info, chunks: number, batch: number): OnnxGraph {
+  const { filterHeight: kh, filterWidth: kw, inChannels: ci, outChannels: co } = info;
+  const layout = tapGemmLayout(info, chunks, batch);
+  if (!layout) throw new Error('tapGemmFilterGradGraph: a strided or dilated convolution');
+  const { rows } = layout;
+  const inputs: OnnxGraph['inputs'] = [];
+  const nodes: OnnxNode[] = [];
+  const perChunk: string[] = [];
+  for (let c = 0; c < chunks; c++) {
+    inputs.push({ name: `dy${c}`, shape: [batch, rows, co] });
+    const taps: string[] = [];
+    for (let t = 0; t < kh * kw; t++) {
+      inputs.push({ name: `x${c}_${t}`, shape: [batch, rows, ci] });
+      nodes.push({
+        op: 'FusedMatMul',
+        domain: 'com.microsoft',
+        inputs: [`x${c}_${t}`, `dy${c}`],
+        outputs: [`g${c}_${t}`],
+        attrs: { transA: 1 },
+      });
+      taps.push(`g${c}_${t}`);
+    }
+    nodes.push({ op: 'Concat', inputs: taps, outputs: [`g${c}`], attrs: { axis: 1 } });
+    perChunk.push(`g${c}`);
+  }
+  nodes.push(
+    { op: 'Concat', inputs: perChunk, outputs: ['all'], attrs: { axis: 0 } },
+    { op: 'ReduceSum', inputs: ['all', 'axis0'], outputs: ['dw'], attrs: { keepdims: 0 } },
+  );
+  return {
+    inputs,
+    outputs: [{ name: 'dw', shape: [kh * kw * ci, co] }],
+    nodes,
+    int64s: { axis0: [0] },
+  };
+}

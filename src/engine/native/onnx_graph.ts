@@ -37,7 +37,7 @@ const ATTR_STRING = 3;
 const ATTR_FLOATS = 6;
 const ATTR_INTS = 7;
 /** Every extra operator domain a graph may use, with the version it is written against. */
-const DOMAINS: Record<string, number> = { 'com.microsoft.nchwc': 1 };
+const DOMAINS: Record<string, number> = { 'com.microsoft.nchwc': 1, 'com.microsoft': 1 };
 
 class Writer {
   private bytes: number[] = [];
