@@ -8,7 +8,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../../src/engine/backend.js';
 import { registerGradients, restoreGradients } from '../../src/engine/gradients/index.js';
-import { nativeKernelsAvailable } from '../../src/engine/native/session.js';
+import { nativeGraph, nativeKernelsAvailable } from '../../src/engine/native/session.js';
 import { tf, tfl } from '../../src/engine/tf.js';
 
 let engineLine = '';
@@ -144,4 +144,23 @@ test('moments on wasm (one SIMD read, shifted sums) match cpu, large means inclu
       }
     }
   }
+});
+
+test('native graphs write outputs in place and still report onnxruntime errors', () => {
+  const graph = nativeGraph({
+    inputs: [{ name: 'x', shape: [2, 3] }],
+    outputs: [{ name: 'y', shape: [3, 2] }],
+    nodes: [{ op: 'Transpose', inputs: ['x'], outputs: ['y'], attrs: { perm: [1, 0] } }],
+  });
+  const y = new Float32Array(6);
+  graph.run(
+    [{ data: Float32Array.of(1, 2, 3, 4, 5, 6), shape: [2, 3] }],
+    [{ data: y, shape: [3, 2] }],
+  );
+  assert.deepEqual(Array.from(y), [1, 4, 2, 5, 3, 6]);
+  // The run's own failures are not mistaken for the expected stop after it (session.ts).
+  assert.throws(
+    () => graph.run([{ data: new Float32Array(4), shape: [2, 2] }], [{ data: y, shape: [3, 2] }]),
+    (e: Error) => !/Tensor type \(16\)/.test(e.message) && /dim|shape|index/i.test(e.message),
+  );
 });

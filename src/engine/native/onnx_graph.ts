@@ -20,7 +20,8 @@ export interface OnnxNode {
 
 export interface OnnxGraph {
   inputs: { name: string; shape: Dim[] }[];
-  outputs: { name: string; shape: Dim[] }[];
+  /** float32 unless `elemType` (an ONNX TensorProto.DataType) says otherwise. */
+  outputs: { name: string; shape: Dim[]; elemType?: number }[];
   nodes: OnnxNode[];
   /** int64 constants (shapes for Reshape, axes for ReduceSum), by name. */
   int64s?: Record<string, number[]>;
@@ -31,6 +32,8 @@ export interface OnnxGraph {
 const OPSET = 17;
 const IR_VERSION = 8;
 const FLOAT = 1;
+/** TensorProto.DataType of bfloat16 (native/session.ts gives every graph one such output). */
+export const BFLOAT16 = 16;
 const INT64 = 7;
 const ATTR_INT = 2;
 const ATTR_STRING = 3;
@@ -87,11 +90,11 @@ class Writer {
   }
 }
 
-function valueInfo(w: Writer, name: string, shape: Dim[]): void {
+function valueInfo(w: Writer, name: string, shape: Dim[], elemType = FLOAT): void {
   w.string(1, name);
   w.message(2, (type) =>
     type.message(1, (tensor) => {
-      tensor.int(1, FLOAT);
+      tensor.int(1, elemType);
       tensor.message(2, (s) => {
         for (const d of shape) {
           s.message(1, (dim) => (typeof d === 'number' ? dim.int(1, d) : dim.string(2, d)));
@@ -163,7 +166,9 @@ export function encodeModel(graph: OnnxGraph): Uint8Array {
       g.message(5, (t) => floatScalar(t, name, value));
     }
     for (const i of graph.inputs) g.message(11, (v) => valueInfo(v, i.name, i.shape));
-    for (const o of graph.outputs) g.message(12, (v) => valueInfo(v, o.name, o.shape));
+    for (const o of graph.outputs) {
+      g.message(12, (v) => valueInfo(v, o.name, o.shape, o.elemType));
+    }
   });
   return w.finish();
 }
