@@ -354,6 +354,11 @@ describe('project wasm kernels match cpu', () => {
       [[1, 5, 7], [1, 3, 7], false, true],
       [[3, 7, 5], [3, 3, 7], true, true],
       [[2, 33, 17], [2, 33, 9], true, false],
+      // a million multiply-adds and more: onnxruntime's Gemm (native kernels), all transposes
+      [[1, 96, 131], [1, 131, 90], false, false],
+      [[1, 131, 96], [1, 131, 90], true, false],
+      [[1, 96, 131], [1, 90, 131], false, true],
+      [[1, 131, 96], [1, 90, 131], true, true],
     ];
     for (const [i, [a, b, transposeA, transposeB]] of shapes.entries()) {
       const inputs = { a: random(a, 200 + i), b: random(b, 300 + i) };
