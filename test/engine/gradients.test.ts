@@ -125,3 +125,68 @@ test('fast moments: values and gradient equal tfjs own moments, and tfjs-layers 
   assert.ok(Math.max(...gotGrad.map((v, j) => Math.abs(v - wantGrad[j]))) / scale < 1e-5);
   x.dispose();
 });
+
+/** Gradients of sum(w * fused.conv2d(x, f, b)) as tfjs-layers calls it (tfjs-core's exports). */
+function fusedConvGrads(
+  x: tf.Tensor4D,
+  f: tf.Tensor4D,
+  b: tf.Tensor1D | undefined,
+  stride: number,
+  pad: 'same' | 'valid',
+  activation: 'linear' | 'relu',
+): number[][] {
+  const core = createRequire(import.meta.url)('@tensorflow/tfjs-core') as typeof tf;
+  return tf.tidy(() => {
+    const loss = (...t: tf.Tensor[]) => {
+      const [xt, ft, bt] = t as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D | undefined];
+      const y = core.fused.conv2d({
+        x: xt,
+        filter: ft,
+        bias: bt,
+        strides: stride,
+        pad,
+        activation,
+      });
+      return tf.sum(tf.mul(y, tf.reshape(tf.linspace(-1, 2, y.size), y.shape)));
+    };
+    const args = b ? [x, f, b] : [x, f];
+    return tf
+      .grads(loss)(args)
+      .map((g) => Array.from(g.dataSync()));
+  });
+}
+
+test('fused conv2d gradient equals tfjs own; the unused input gradient is not computed', async () => {
+  await tf.setBackend('cpu');
+  const x = tf.randomNormal([2, 7, 6, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
+  const f = tf.randomNormal([3, 3, 3, 4], 0, 1, 'float32', 12) as tf.Tensor4D;
+  const b = tf.randomNormal([4], 0, 1, 'float32', 13) as tf.Tensor1D;
+  const cases: [tf.Tensor1D | undefined, number, 'same' | 'valid', 'linear' | 'relu'][] = [
+    [undefined, 1, 'same', 'linear'],
+    [b, 2, 'same', 'relu'],
+    [b, 1, 'valid', 'linear'],
+    [undefined, 2, 'valid', 'relu'],
+  ];
+  for (const [bias, stride, pad, activation] of cases) {
+    restoreGradients();
+    const want = fusedConvGrads(x, f, bias, stride, pad, activation);
+    registerGradients();
+    const got = fusedConvGrads(x, f, bias, stride, pad, activation);
+    for (const [i, w] of want.entries()) {
+      const scale = Math.max(...w.map(Math.abs));
+      const err = Math.max(...got[i].map((v, j) => Math.abs(v - w[j]))) / scale;
+      assert.ok(err < 1e-5, `${activation} stride ${stride} ${pad}: input ${i} error ${err}`);
+    }
+  }
+  // Gradients for the filter alone: the images' gradient never runs.
+  const core = createRequire(import.meta.url)('@tensorflow/tfjs-core') as typeof tf;
+  const profile = await tf.profile(() =>
+    tf.grad((ft: tf.Tensor) =>
+      tf.sum(core.fused.conv2d({ x, filter: ft as tf.Tensor4D, bias: b, strides: 1, pad: 'same' })),
+    )(f),
+  );
+  const kernels = profile.kernels.map((k) => k.name);
+  assert.ok(kernels.includes(tf.Conv2DBackpropFilter), kernels.join(' '));
+  assert.ok(!kernels.includes(tf.Conv2DBackpropInput), kernels.join(' '));
+  tf.dispose([x, f, b]);
+});

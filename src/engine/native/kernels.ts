@@ -150,8 +150,10 @@ function matMul(fallback: ProjectKernel) {
     const m = transposeA ? ca : ra;
     const k = transposeA ? ra : ca;
     const n = transposeB ? rb : cb;
-    const single =
-      a.shape.length === 3 && b.shape.length === 3 && a.shape[0] === 1 && b.shape[0] === 1;
+    // tfjs passes 2-D operands as they are, or 3-D with a batch of one
+    const one = (t: tf.TensorInfo) =>
+      t.shape.length === 2 || (t.shape.length === 3 && t.shape[0] === 1);
+    const single = one(a) && one(b);
     if (!single || m * n * k < 2 ** 20 || a.dtype !== 'float32' || b.dtype !== 'float32') {
       return fallback.kernelFunc(args as unknown as KernelFuncArgs) as tf.TensorInfo;
     }
@@ -171,7 +173,7 @@ function matMul(fallback: ProjectKernel) {
       ],
     };
     const wasm = wasmBackend(backend);
-    const out = wasm.makeOutput([1, m, n], 'float32');
+    const out = wasm.makeOutput(a.shape.length === 2 ? [m, n] : [1, m, n], 'float32');
     nativeGraph(graph).run(
       [
         { data: heapF32(wasm, a), shape: [ra, ca] },
