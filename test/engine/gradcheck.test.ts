@@ -359,6 +359,7 @@ describe('project wasm kernels match cpu', () => {
       [[1, 131, 96], [1, 131, 90], true, false],
       [[1, 96, 131], [1, 90, 131], false, true],
       [[1, 131, 96], [1, 90, 131], true, true],
+      [[131, 96], [90, 131], true, true], // 2-D, as tfjs passes a dense layer's
     ];
     for (const [i, [a, b, transposeA, transposeB]] of shapes.entries()) {
       const inputs = { a: random(a, 200 + i), b: random(b, 300 + i) };
