@@ -166,6 +166,7 @@ test('fused conv2d gradient equals tfjs own; the unused input gradient is not co
     [b, 2, 'same', 'relu'],
     [b, 1, 'valid', 'linear'],
     [undefined, 2, 'valid', 'relu'],
+    [null as unknown as undefined, 1, 'same', 'relu'], // tfjs-layers passes null for no bias
   ];
   for (const [bias, stride, pad, activation] of cases) {
     restoreGradients();
@@ -178,15 +179,17 @@ test('fused conv2d gradient equals tfjs own; the unused input gradient is not co
       assert.ok(err < 1e-5, `${activation} stride ${stride} ${pad}: input ${i} error ${err}`);
     }
   }
-  // Gradients for the filter alone: the images' gradient never runs.
+  // Gradients for the filter alone: the images' gradient never runs (bias or none, as null).
   const core = createRequire(import.meta.url)('@tensorflow/tfjs-core') as typeof tf;
-  const profile = await tf.profile(() =>
-    tf.grad((ft: tf.Tensor) =>
-      tf.sum(core.fused.conv2d({ x, filter: ft as tf.Tensor4D, bias: b, strides: 1, pad: 'same' })),
-    )(f),
-  );
-  const kernels = profile.kernels.map((k) => k.name);
-  assert.ok(kernels.includes(tf.Conv2DBackpropFilter), kernels.join(' '));
-  assert.ok(!kernels.includes(tf.Conv2DBackpropInput), kernels.join(' '));
+  for (const bias of [b, null as unknown as undefined]) {
+    const profile = await tf.profile(() =>
+      tf.grad((ft: tf.Tensor) =>
+        tf.sum(core.fused.conv2d({ x, filter: ft as tf.Tensor4D, bias, strides: 1, pad: 'same' })),
+      )(f),
+    );
+    const kernels = profile.kernels.map((k) => k.name);
+    assert.ok(kernels.includes(tf.Conv2DBackpropFilter), kernels.join(' '));
+    assert.ok(!kernels.includes(tf.Conv2DBackpropInput), kernels.join(' '));
+  }
   tf.dispose([x, f, b]);
 });

@@ -27,15 +27,15 @@ function fusedConv2d(args: Args): tf.Tensor4D {
   const plain =
     x instanceof tf.Tensor &&
     filter instanceof tf.Tensor &&
-    (bias === undefined || (bias instanceof tf.Tensor && bias.rank === 1)) &&
+    (bias == null || (bias instanceof tf.Tensor && bias.rank === 1)) &&
     x.rank === 4 &&
     x.dtype === 'float32' &&
     dataFormat === 'NHWC' &&
     (activation === 'linear' || activation === 'relu') &&
-    args.preluActivationWeights === undefined;
+    args.preluActivationWeights == null;
   if (!plain) return original(args) as tf.Tensor4D;
   const inputs: Record<string, tf.Tensor> = { x, filter };
-  if (bias) inputs.bias = bias;
+  if (bias) inputs.bias = bias as tf.Tensor; // tfjs-layers passes null for none
   const attrs = {
     strides: args.strides,
     pad: args.pad,
