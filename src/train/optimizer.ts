@@ -5,6 +5,7 @@
  * keeps its momentum (cases.md #10).
  */
 import { tf } from '../engine/tf.js';
+import { ADAM_UPDATE } from '../engine/kernels/adam.js';
 
 export type OptimizerName = 'sgd' | 'adam';
 
@@ -64,12 +65,26 @@ export class Optimizer {
     const { name, momentum, beta1, beta2, epsilon } = this.opts;
     const bias1 = 1 - Math.pow(beta1, this.step);
     const bias2 = 1 - Math.pow(beta2, this.step);
+    const fused = name === 'adam' && tf.getKernel(ADAM_UPDATE, tf.getBackend()) !== undefined;
     for (const g of this.groups) {
       for (const v of g.variables) {
         const grad = grads[v.name];
         if (!grad) continue;
         const slot = this.slots.get(v)!;
         tf.tidy(() => {
+          if (fused) {
+            // One pass per weight where the backend has it (engine/kernels/adam.ts).
+            const attrs = { lr: g.lr / bias1, beta1, beta2, bias2, epsilon };
+            const inputs = { w: v, m: slot.m, v: slot.v!, g: grad };
+            const [w2, m2, v2] = tf.engine().runKernel(ADAM_UPDATE, inputs, {
+              ...attrs,
+              weightDecay: g.weightDecay,
+            } as never) as tf.Tensor[];
+            slot.m.assign(m2);
+            slot.v!.assign(v2);
+            v.assign(w2);
+            return;
+          }
           const d = g.weightDecay > 0 ? tf.add(grad, tf.mul(v, g.weightDecay)) : grad;
           if (name === 'sgd') {
             const buf = tf.add(tf.mul(slot.m, momentum), d); // buf = mu buf + g

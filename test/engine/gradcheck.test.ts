@@ -7,6 +7,8 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../../src/engine/backend.js';
 import { wasmKernelNames } from '../../src/engine/kernels/index.js';
+import { ADAM_UPDATE } from '../../src/engine/kernels/adam.js';
+import { Optimizer } from '../../src/train/optimizer.js';
 import { CONV_CHAIN, chainFits, type ChainLinkSpec } from '../../src/engine/native/kernels.js';
 import { tf } from '../../src/engine/tf.js';
 
@@ -127,6 +129,7 @@ describe('project wasm kernels match cpu', () => {
       tf.Sum,
       tf.Mean,
       CONV_CHAIN,
+      ADAM_UPDATE,
     ];
     assert.deepEqual([...wasmKernelNames()].sort(), [...checked].sort());
   });
@@ -246,6 +249,44 @@ describe('project wasm kernels match cpu', () => {
       });
       assert.equal(got.data.length, want.length, `chain ${c}: size`);
       assert.ok(maxDiff / maxRef <= TOLERANCE, `chain ${c}: relative error ${maxDiff / maxRef}`);
+    }
+  });
+
+  test('MealAdamUpdate (the optimizer on wasm) equals the composed Adam on cpu over 5 steps', async () => {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const w = tf.variable(tf.tensor(random([3, 5, 7], 900).data, [3, 5, 7]));
+      const b = tf.variable(tf.tensor(random([7], 901).data, [7]));
+      const opt = new Optimizer(
+        { name: 'adam', momentum: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+        [
+          { name: 'decayed', variables: [w], lr: 0.01, weightDecay: 0.05 },
+          { name: 'plain', variables: [b], lr: 0.003, weightDecay: 0 },
+        ],
+      );
+      const used = new Set<string>();
+      for (let step = 0; step < 5; step++) {
+        const grads = {
+          [w.name]: tf.tensor(random([3, 5, 7], 910 + step, -3, 3).data, [3, 5, 7]),
+          [b.name]: tf.tensor(random([7], 920 + step, -1e-3, 1e-3).data, [7]),
+        };
+        const profile = await tf.profile(() => opt.apply(grads));
+        profile.kernels.forEach((k) => used.add(k.name));
+        tf.dispose(Object.values(grads));
+      }
+      const state = opt.getState().slots.flatMap((sl) => [...sl.m, ...(sl.v ?? [])]);
+      const out = { w: [...w.dataSync(), ...b.dataSync()], state, used };
+      opt.dispose();
+      tf.dispose([w, b]);
+      return out;
+    };
+    const want = await run('cpu');
+    const got = await run('wasm');
+    assert.ok(got.used.has(ADAM_UPDATE) && !want.used.has(ADAM_UPDATE), [...got.used].join(' '));
+    for (const key of ['w', 'state'] as const) {
+      const scale = Math.max(...want[key].map(Math.abs));
+      const err = Math.max(...got[key].map((v, i) => Math.abs(v - want[key][i]))) / scale;
+      assert.ok(err <= 1e-5, `${key}: relative error ${err}`);
     }
   });
 

@@ -4,6 +4,7 @@
  * that is wrong. Each is checked against the `cpu` backend in test/engine/gradcheck.test.ts.
  */
 import { tf } from '../tf.js';
+import { adamUpdateKernel } from './adam.js';
 import { batchMatMulKernel } from './batch_mat_mul.js';
 import { conv2dBackpropFilterKernel } from './conv2d_backprop_filter.js';
 import { conv2dBackpropInputKernel } from './conv2d_backprop_input.js';
@@ -50,6 +51,7 @@ function wasmProjectKernels(stock: (name: string) => tf.KernelConfig): ProjectKe
     batchNormKernel,
     identityKernel,
     castKernel(stock(tf.Cast)),
+    adamUpdateKernel,
   ];
 }
 
