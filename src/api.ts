@@ -42,7 +42,7 @@ export interface RunOptions {
 
 export interface TableRow {
   model: string;
-  role: 'teacher' | 'ensemble' | 'student (init)' | 'student (distilled)' | 'student';
+  role: 'teacher' | 'ensemble' | 'student (init)' | 'student (distilled)' | 'student' | 'model';
   params?: number;
   top1: number;
   top5: number;
@@ -103,6 +103,8 @@ async function makeStudent(config: MealConfig, ds: Dataset): Promise<tfl.LayersM
         `student init ${config.student.init} has ${meta.numClasses} classes, the data set has ${ds.numClasses}.`,
       );
     }
+    // The init decides the architecture; the log, config.json and meal.json say which.
+    if (meta.arch) config.student.arch = meta.arch;
     return model;
   }
   return buildModel(config.student.arch, {
@@ -502,8 +504,12 @@ export async function evaluateModels(
     split === 'test' ? config.data.testLimit : config.data.trainLimit,
   );
   checkCompatible(teachers, ds.numClasses, ds.shape);
+  log.info(`data: ${dir}, ${ds.n} ${split} images`);
   try {
-    const rows = await teacherRows(teachers, ds, config.evalBatchSize);
+    // Models evaluated on their own are not anyone's teachers here.
+    const rows = (await teacherRows(teachers, ds, config.evalBatchSize)).map((r) =>
+      r.role === 'teacher' ? { ...r, role: 'model' as const } : r,
+    );
     const ens = rows.find((r) => r.role === 'ensemble') ?? rows[0];
     return { rows, ensemble: ens && { top1: ens.top1, top5: ens.top5, n: ds.n } };
   } finally {

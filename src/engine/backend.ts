@@ -42,11 +42,29 @@ let engineThreads = 0;
 let tfjsNodeLoaded: boolean | null = null;
 const SHUT_DOWN = -1;
 
+let started: Promise<EngineInfo> | null = null;
+
+/**
+ * Starts the engine with its defaults if nothing has started one yet: for entry
+ * points a library user may call first (loadModel), which would otherwise meet tfjs's "backend
+ * 'wasm' has not yet been initialized".
+ */
+export async function ensureEngine(): Promise<void> {
+  if (started) await started;
+  else if (!tf.engine().backendName) await initEngine(); // none chosen, not even through tf
+}
+
 /**
  * Starts the engine and returns what was chosen. Safe to call again: the same request is a
  * no-op, a different backend switches to it (the wasm thread count stays as first chosen).
  */
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
+  const info = startEngine(opts);
+  started = info;
+  return info;
+}
+
+async function startEngine(opts: EngineOptions): Promise<EngineInfo> {
   const log = opts.log ?? (() => {});
   const choice = opts.backend ?? 'auto';
   if (!CHOICES.includes(choice)) {

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, tfl } from '../engine/tf.js';
+import { ensureEngine } from '../engine/backend.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { MealError } from '../util/errors.js';
 import { CUSTOM_LAYERS } from './layers.js';
@@ -113,6 +114,7 @@ export async function loadModel(location: string): Promise<tfl.LayersModel> {
         'the weights file is truncated or from another model.',
     );
   }
+  await ensureEngine();
   try {
     return await tfl.loadLayersModel(
       tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData }),
