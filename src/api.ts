@@ -362,7 +362,9 @@ export async function distill(config: MealConfig, opts: RunOptions = {}): Promis
     }
     const student = await makeStudent(config, data.train);
     try {
-      if (config.student.init && !config.resume) {
+      // On --resume too: the checkpoint is restored later, so this is still the init, and the
+      // resumed run's table keeps its before-and-after rows.
+      if (config.student.init) {
         const acc = await evaluateModel(student, data.test, config.evalBatchSize);
         rows.push({
           model: modelName(config.student.init),

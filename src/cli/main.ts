@@ -189,6 +189,24 @@ function printLabelsSummary(s: LabelsSummary): void {
   );
 }
 
+/**
+ * Ctrl-C during training: checkpoints are written atomically, so stopping at once loses at most
+ * the epoch under way. Says so, and how to go on (the training loop yields to the event loop
+ * between batches, so this runs within a step).
+ */
+function onInterrupt(out: string): void {
+  process.once('SIGINT', () => {
+    const ckpt = path.join(out, 'checkpoints', 'last.ckpt');
+    const state = fs.existsSync(ckpt)
+      ? `the last checkpoint, ${ckpt}, is intact`
+      : 'no epoch had finished, so there is no checkpoint yet';
+    process.stderr.write(
+      `\ninterrupted: ${state}. To continue, run the same command again with --resume.\n`,
+    );
+    process.exit(130);
+  });
+}
+
 function printSummary(s: RunSummary): void {
   process.stdout.write('\n' + formatTable(s.table, s.data.test) + '\n');
   process.stdout.write(
@@ -209,6 +227,7 @@ export function program(): Command {
     .action(async (f: Flags) => {
       const config = configFrom(f);
       const log = cliLogger(config.out);
+      onInterrupt(config.out);
       printSummary(await train(config, { log, progress: progressFor(config, log) }));
     });
 
@@ -232,6 +251,7 @@ export function program(): Command {
     .action(async (f: Flags) => {
       const config = configFrom(f);
       const log = cliLogger(config.out);
+      onInterrupt(config.out);
       printSummary(await distill(config, { log, progress: progressFor(config, log) }));
     });
 

@@ -1,6 +1,6 @@
 /**
  * End to end through the CLI on the bundled subset: train a tiny teacher and a
- * student init, distil, kill the run after its first checkpoint, resume, and
+ * student init, distil, stop the run with Ctrl-C after its first checkpoint, resume, and
  * check the run folder is complete and the resumed run matches an
  * uninterrupted one (cases.md #10, #13).
  */
@@ -69,25 +69,34 @@ test(
     assert.match(ref.stdout, /student \(distilled\)/);
     assert.match(ref.stdout, /ensemble of 2/);
 
-    // Killed as soon as epoch 1's checkpoint exists, then resumed without saying where.
+    // Ctrl-C as soon as epoch 1's checkpoint exists (a SIGKILL mid-write is checkpoint.test.ts'),
+    // then resumed without saying where.
     const cut = path.join(root, 'cut');
     const ckpt = path.join(cut, 'checkpoints', 'last.ckpt');
-    const proc = spawn(process.execPath, [CLI, ...distillArgs(cut)], { stdio: 'ignore' });
-    await new Promise<void>((resolve) => {
+    const proc = spawn(process.execPath, [CLI, ...distillArgs(cut)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    proc.stderr!.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => {
       const poll = setInterval(() => {
         if (fs.existsSync(ckpt)) {
-          proc.kill('SIGKILL');
+          proc.kill('SIGINT');
           clearInterval(poll);
         }
       }, 20);
-      proc.on('exit', () => {
+      proc.on('exit', (c) => {
         clearInterval(poll);
-        resolve();
+        resolve(c);
       });
     });
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /interrupted: the last checkpoint, .*last\.ckpt, is intact/);
+    assert.match(stderr, /run the same command again with --resume/);
     assert.equal(loadCheckpoint(ckpt).epoch, 0, 'killed after the first checkpoint');
     const resumed = meal([...distillArgs(cut), '--resume']);
     assert.match(resumed.stderr, /resumed from .*continuing at 2/);
+    assert.match(resumed.stdout, /student \(init\)/, 'the resumed table keeps the init row');
 
     for (const f of [
       'config.json',
