@@ -247,7 +247,7 @@ function runConvs(step: Extract<Step, { convs: FoldedConv[] }>, x: tf.Tensor4D):
 
 /** A model's inference forward pass with BatchNorm and ReLU folded into its convolutions. */
 export class InferenceModel {
-  private readonly steps: Step[] | null;
+  private steps: Step[] | null;
 
   constructor(readonly model: tfl.LayersModel) {
     const all = calls(model);
@@ -266,24 +266,37 @@ export class InferenceModel {
   /** Logits (or whatever the model returns) for `x`; the caller disposes them. */
   predict(x: tf.Tensor): tf.Tensor {
     const steps = this.steps;
-    if (!steps) return tf.tidy(() => this.model.apply(x, { training: false }) as tf.Tensor);
-    return tf.tidy(() => {
-      const values = new Map<number, tf.Tensor>([[this.model.inputs[0].id, x]]);
-      for (const step of steps) {
-        if ('convs' in step) {
-          const { inputs } = step.convs[0];
-          const { outputs } = step.convs[step.convs.length - 1];
-          values.set(outputs[0], runConvs(step, values.get(inputs[0]) as tf.Tensor4D));
-          continue;
-        }
-        const { layer, inputs, outputs } = step.call;
-        const ins = inputs.map((id) => values.get(id) as tf.Tensor);
-        const out = layer.apply(ins.length === 1 ? ins[0] : ins, { training: false });
-        const outs = Array.isArray(out) ? out : [out];
-        outputs.forEach((id, i) => values.set(id, outs[i] as tf.Tensor));
+    const plain = () => tf.tidy(() => this.model.apply(x, { training: false }) as tf.Tensor);
+    if (!steps) return plain();
+    try {
+      return tf.tidy(() => this.walk(steps, x));
+    } catch (e) {
+      // A model this walk mishandles must still evaluate: as it is, from now on.
+      this.dispose();
+      this.steps = null;
+      process.emitWarning(
+        `inference without folding for ${this.model.name} (${(e as Error).message})`,
+      );
+      return plain();
+    }
+  }
+
+  private walk(steps: Step[], x: tf.Tensor): tf.Tensor {
+    const values = new Map<number, tf.Tensor>([[this.model.inputs[0].id, x]]);
+    for (const step of steps) {
+      if ('convs' in step) {
+        const { inputs } = step.convs[0];
+        const { outputs } = step.convs[step.convs.length - 1];
+        values.set(outputs[0], runConvs(step, values.get(inputs[0]) as tf.Tensor4D));
+        continue;
       }
-      return values.get(this.model.outputs[0].id) as tf.Tensor;
-    });
+      const { layer, inputs, outputs } = step.call;
+      const ins = inputs.map((id) => values.get(id) as tf.Tensor);
+      const out = layer.apply(ins.length === 1 ? ins[0] : ins, { training: false });
+      const outs = Array.isArray(out) ? out : [out];
+      outputs.forEach((id, i) => values.set(id, outs[i] as tf.Tensor));
+    }
+    return values.get(this.model.outputs[0].id) as tf.Tensor;
   }
 
   /** Frees the folded weights (the model itself stays with its owner). */

@@ -129,3 +129,25 @@ test('a model the walk does not cover (a layer applied twice) runs unchanged', a
   x.dispose();
   model.dispose();
 });
+
+test('a failure inside the folded pass falls back to the model as it is, with a warning', async () => {
+  await tf.setBackend('cpu');
+  const model = net();
+  randomizeBatchNorms(model);
+  const inference = new InferenceModel(model);
+  const conv = model.layers.find((l) => l.getClassName() === 'Conv2D')!;
+  conv.getConfig = () => {
+    throw new Error('a layer the walk cannot read');
+  };
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  const x = tf.randomUniform([2, 9, 9, 3], -2, 2, 'float32', 3);
+  assertSameAsModel(model, inference, x);
+  await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+  process.off('warning', onWarning);
+  assert.ok(warnings.some((w) => /without folding .*a layer the walk cannot read/.test(w)));
+  assert.equal(inference.foldedBatchNorms, 0);
+  x.dispose();
+  model.dispose();
+});
