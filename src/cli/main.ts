@@ -113,7 +113,10 @@ function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
 }
 
 function configFrom(f: Flags): MealConfig {
-  return resolveConfig(f.recipe ? readRecipe(f.recipe) : undefined, flagsToConfig(f));
+  // --resume with --out and no recipe: the run folder's own config.json is the recipe.
+  const saved = f.resume && f.out ? path.join(f.out, 'config.json') : '';
+  const recipe = f.recipe ?? (saved && fs.existsSync(saved) ? saved : undefined);
+  return resolveConfig(recipe ? readRecipe(recipe) : undefined, flagsToConfig(f));
 }
 
 function common(cmd: Command): Command {
@@ -158,7 +161,10 @@ function training(cmd: Command): Command {
     .option('--batch-size <n>', 'batch size', int)
     .option('--lr <x>', "the student's base learning rate", float)
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['sgd', 'adam']))
-    .option('--resume', 'continue the run in --out from its last checkpoint');
+    .option(
+      '--resume',
+      'continue the run in --out from its last checkpoint (its config.json is the recipe if none is given)',
+    );
 }
 
 /** Where the CLI's lines go: the terminal, and the run's log.txt when there is a run folder. */
@@ -194,14 +200,15 @@ function printLabelsSummary(s: LabelsSummary): void {
  * the epoch under way. Says so, and how to go on (the training loop yields to the event loop
  * between batches, so this runs within a step).
  */
-function onInterrupt(out: string): void {
+function onInterrupt(command: string, out: string): void {
   process.once('SIGINT', () => {
     const ckpt = path.join(out, 'checkpoints', 'last.ckpt');
     const state = fs.existsSync(ckpt)
       ? `the last checkpoint, ${ckpt}, is intact`
       : 'no epoch had finished, so there is no checkpoint yet';
     process.stderr.write(
-      `\ninterrupted: ${state}. To continue, run the same command again with --resume.\n`,
+      `\ninterrupted: ${state}. To continue: meal ${command} --out ${out} --resume ` +
+        '(the run folder keeps its config), or the same command again with --resume.\n',
     );
     process.exit(130);
   });
@@ -227,7 +234,7 @@ export function program(): Command {
     .action(async (f: Flags) => {
       const config = configFrom(f);
       const log = cliLogger(config.out);
-      onInterrupt(config.out);
+      onInterrupt('train', config.out);
       printSummary(await train(config, { log, progress: progressFor(config, log) }));
     });
 
@@ -251,7 +258,7 @@ export function program(): Command {
     .action(async (f: Flags) => {
       const config = configFrom(f);
       const log = cliLogger(config.out);
-      onInterrupt(config.out);
+      onInterrupt('distill', config.out);
       printSummary(await distill(config, { log, progress: progressFor(config, log) }));
     });
 

@@ -92,9 +92,10 @@ test(
     });
     assert.equal(code, 130, stderr);
     assert.match(stderr, /interrupted: the last checkpoint, .*last\.ckpt, is intact/);
-    assert.match(stderr, /run the same command again with --resume/);
+    assert.match(stderr, /meal distill --out .*cut --resume/);
     assert.equal(loadCheckpoint(ckpt).epoch, 0, 'killed after the first checkpoint');
-    const resumed = meal([...distillArgs(cut), '--resume']);
+    // Resumed from the run folder alone: its config.json stands in for the flags.
+    const resumed = meal(['distill', '--out', cut, '--resume']);
     assert.match(resumed.stderr, /resumed from .*continuing at 2/);
     assert.match(resumed.stdout, /student \(init\)/, 'the resumed table keeps the init row');
 
