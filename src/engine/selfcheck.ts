@@ -1,10 +1,13 @@
 /**
  * A training step of a tiny net that uses every kind of layer the reference nets have
  * (convolution with strides 1 and 2, batch norm, ReLU/ReLU6, max pooling, depthwise
- * convolution, dense), so that a backend lacking a kernel fails here, in milliseconds and with
- * a clear message, rather than mid-epoch.
+ * convolution, dense), then the optimizer's and inference's own kernels where the backend has
+ * them, so that a backend lacking a kernel fails here, in milliseconds and with a clear
+ * message, rather than mid-epoch.
  */
 import { tf } from './tf.js';
+import { ADAM_UPDATE } from './kernels/adam.js';
+import { CONV_CHAIN, chainFits, type ChainLinkSpec } from './native/kernels.js';
 
 const MISSING_KERNEL = /Kernel '([^']+)' not registered for backend '([^']+)'/;
 
@@ -17,7 +20,7 @@ export function selfCheck(backendName: string): void {
   const before = tf.memory().numTensors;
   try {
     tf.tidy(() => {
-      const { loss, grads } = tinyStep();
+      const { loss, grads, params } = tinyStep();
       for (const [i, g] of grads.entries()) {
         const values = g.dataSync();
         if (!values.every(Number.isFinite)) {
@@ -25,6 +28,7 @@ export function selfCheck(backendName: string): void {
         }
       }
       if (!Number.isFinite(loss.dataSync()[0])) throw new Error('the check net loss is not finite');
+      projectKernelsCheck(backendName, params[6], grads[6]);
     });
   } catch (e) {
     throw explain(e as Error, backendName);
@@ -65,7 +69,7 @@ function ramp(shape: number[], scale: number): tf.Tensor {
   );
 }
 
-function tinyStep(): { loss: tf.Scalar; grads: tf.Tensor[] } {
+function tinyStep(): { loss: tf.Scalar; grads: tf.Tensor[]; params: tf.Tensor[] } {
   const x = ramp([2, 8, 8, 1], 1); // (B, H, W, C)
   const labels = tf.oneHot(tf.tensor1d([1, 2], 'int32'), 3);
   const params = [
@@ -94,5 +98,53 @@ function tinyStep(): { loss: tf.Scalar; grads: tf.Tensor[] } {
     return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
   };
   const { value, grads } = tf.valueAndGrads(f as (...a: tf.Tensor[]) => tf.Scalar)(params);
-  return { loss: value, grads };
+  return { loss: value, grads, params };
+}
+
+/**
+ * The kernels outside the step that training and evaluation use where the backend has them:
+ * the optimizer's one-pass Adam update, and chained convolutions (inference).
+ */
+function projectKernelsCheck(backendName: string, w: tf.Tensor, g: tf.Tensor): void {
+  const outputs: [string, tf.Tensor][] = [];
+  if (tf.getKernel(ADAM_UPDATE, backendName)) {
+    const z = tf.zerosLike(w);
+    const attrs = {
+      lr: 1e-3,
+      beta1: 0.9,
+      beta2: 0.999,
+      bias2: 1e-3,
+      epsilon: 1e-8,
+      weightDecay: 0,
+    };
+    const updated = tf.engine().runKernel(ADAM_UPDATE, { w, m: z, v: z, g }, attrs as never);
+    for (const t of updated as tf.Tensor[]) outputs.push([ADAM_UPDATE, t]);
+  }
+  // A 1x1 and a 3x3 convolution on 16 channels: whole NCHWc blocks.
+  const x = ramp([2, 4, 4, 16], 1);
+  const specs: ChainLinkSpec[] = [1, 3].map(() => ({
+    depthwise: false,
+    strides: [1, 1],
+    pad: 'same',
+    dilations: [1, 1],
+    bias: false,
+    activation: 'relu6',
+  }));
+  const filters = [ramp([1, 1, 16, 16], 0.2), ramp([3, 3, 16, 16], 0.1)];
+  if (
+    tf.getKernel(CONV_CHAIN, backendName) &&
+    chainFits(
+      x.shape,
+      specs,
+      filters.map((f) => f.shape),
+    )
+  ) {
+    const inputs = { x, w0: filters[0], w1: filters[1] };
+    const links = JSON.stringify(specs);
+    outputs.push([CONV_CHAIN, tf.engine().runKernel(CONV_CHAIN, inputs, { links }) as tf.Tensor]);
+  }
+  for (const [name, o] of outputs) {
+    if (!o.dataSync().every(Number.isFinite))
+      throw new Error(`kernel ${name} gave non-finite values`);
+  }
 }
