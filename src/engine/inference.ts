@@ -19,7 +19,7 @@
  * cannot be walked here (a layer applied twice, say) runs through `model.apply` unchanged.
  */
 import { tf, tfl } from './tf.js';
-import { CONV_CHAIN, chainFits, type ChainLinkSpec } from './native/kernels.js';
+import { CONV_CHAIN, chainFits, type ChainLinkSpec } from './native/chain.js';
 
 type Layer = tfl.layers.Layer;
 type Activation = 'linear' | 'relu' | 'relu6';

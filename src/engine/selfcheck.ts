@@ -7,7 +7,7 @@
  */
 import { tf } from './tf.js';
 import { ADAM_UPDATE } from './kernels/adam.js';
-import { CONV_CHAIN, chainFits, type ChainLinkSpec } from './native/kernels.js';
+import { CONV_CHAIN, chainFits, type ChainLinkSpec } from './native/chain.js';
 
 const MISSING_KERNEL = /Kernel '([^']+)' not registered for backend '([^']+)'/;
 

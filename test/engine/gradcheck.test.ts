@@ -9,7 +9,7 @@ import { initEngine } from '../../src/engine/backend.js';
 import { wasmKernelNames } from '../../src/engine/kernels/index.js';
 import { ADAM_UPDATE } from '../../src/engine/kernels/adam.js';
 import { Optimizer } from '../../src/train/optimizer.js';
-import { CONV_CHAIN, chainFits, type ChainLinkSpec } from '../../src/engine/native/kernels.js';
+import { CONV_CHAIN, chainFits, type ChainLinkSpec } from '../../src/engine/native/chain.js';
 import { tf } from '../../src/engine/tf.js';
 
 const TOLERANCE = 1e-4;

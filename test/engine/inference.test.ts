@@ -7,7 +7,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine } from '../../src/engine/backend.js';
 import { InferenceModel } from '../../src/engine/inference.js';
-import { CONV_CHAIN } from '../../src/engine/native/kernels.js';
+import { CONV_CHAIN } from '../../src/engine/native/chain.js';
 import { tf, tfl } from '../../src/engine/tf.js';
 
 before(async () => {

@@ -1,8 +1,9 @@
 /**
- * Convolution kernels for the wasm backend that run on onnxruntime's native CPU kernels
- * (session.ts): forward (plain, fused with bias and ReLU/ReLU6, depthwise) and both gradients.
- * Each picks the fastest graph measured for its shape (bench/convs.ts) and falls back to the
- * project's composed wasm kernel for what the graphs do not cover.
+ * Kernels for the wasm backend that run on onnxruntime's native CPU kernels (session.ts):
+ * convolutions forward (plain, fused with bias and ReLU/ReLU6, depthwise) and both gradients,
+ * dense-layer matmuls, and the convolution chains of inference (chain.ts). Each picks the
+ * fastest graph measured for its shape (bench/convs.ts) and falls back to the project's composed
+ * wasm kernel for what the graphs do not cover.
  */
 import { tf } from '../tf.js';
 import { heapF32, wasmBackend } from '../kernels/heap.js';
@@ -16,13 +17,7 @@ import {
   nchwcFilterGradGraph,
   pointwiseFilterGradGraph,
 } from './filter_grad.js';
-import {
-  convGraph,
-  nchwcChainGraph,
-  nchwcConvGraph,
-  pointwiseConvGraph,
-  type ConvLink,
-} from './forward.js';
+import { convGraph, nchwcConvGraph, pointwiseConvGraph } from './forward.js';
 import {
   inputGradGraph,
   nchwcInputGradGraph,
@@ -31,24 +26,11 @@ import {
 } from './input_grad.js';
 import type { OnnxGraph } from './onnx_graph.js';
 import { nativeGraph, nchwcBlockSize } from './session.js';
+import { runGraph } from './run.js';
+import { CONV_CHAIN, convChain } from './chain.js';
 import { tapGemmFilterGrad } from './tap_gemm.js';
 
 type KernelFuncArgs = Parameters<tf.KernelFunc>[0];
-
-/** Runs `graph` on kernel inputs, writing a fresh wasm tensor of `shape`. */
-function runGraph(
-  graph: OnnxGraph,
-  inputs: tf.TensorInfo[],
-  shape: number[],
-  backend: tf.KernelBackend,
-): tf.TensorInfo {
-  const wasm = wasmBackend(backend);
-  const out = wasm.makeOutput(shape, 'float32');
-  // Views are taken after the output is allocated: allocation may grow (and move) the heap.
-  const args = inputs.map((i) => ({ data: heapF32(wasm, i), shape: i.shape }));
-  nativeGraph(graph).run(args, [{ data: heapF32(wasm, out), shape }]);
-  return out;
-}
 
 function activationOf(attrs: tf.NamedAttrMap): Activation | null {
   const a = (attrs.activation as string | undefined) ?? 'linear';
@@ -183,68 +165,6 @@ function matMul(fallback: ProjectKernel) {
     );
     return out;
   };
-}
-
-/** The name of the chained-convolution kernel (registered only with native kernels on). */
-export const CONV_CHAIN = 'MealConvChain';
-
-/** One convolution of a chain as the inference code describes it (JSON in the kernel's attrs). */
-export interface ChainLinkSpec {
-  depthwise: boolean;
-  strides: [number, number];
-  pad: 'same' | 'valid';
-  dilations: [number, number];
-  bias: boolean;
-  activation: Activation;
-}
-
-/**
- * Convolutions applied one after another (inputs x, w0, b0, w1, ...; attrs.links is the JSON
- * of ChainLinkSpec[]) as one native graph. Throws when the chain does not fit the NCHWc
- * blocks: callers check `chainFits` first.
- */
-function convChain(args: KernelArgs): tf.TensorInfo {
-  const { inputs, attrs, backend } = args;
-  const links = chainLinks(
-    inputs.x.shape,
-    JSON.parse(attrs.links as string),
-    (i) => inputs[`w${i}`].shape,
-  );
-  const graph = nchwcChainGraph(links, nchwcBlockSize());
-  if (!graph) throw new Error('these convolutions do not fit one NCHWc chain');
-  const ins = [inputs.x];
-  links.forEach((l, i) =>
-    ins.push(...(l.bias ? [inputs[`w${i}`], inputs[`b${i}`]] : [inputs[`w${i}`]])),
-  );
-  const out = links[links.length - 1].info;
-  return runGraph(
-    graph,
-    ins,
-    [out.batchSize, out.outHeight, out.outWidth, out.outChannels],
-    backend,
-  );
-}
-
-function chainLinks(
-  xShape: number[],
-  specs: ChainLinkSpec[],
-  filterShapeOf: (i: number) => number[],
-): ConvLink[] {
-  let shape = xShape;
-  return specs.map((spec, i) => {
-    const info = convGeometry(shape, filterShapeOf(i), spec as never, spec.depthwise, true);
-    shape = [info.batchSize, info.outHeight, info.outWidth, info.outChannels];
-    return { info, depthwise: spec.depthwise, bias: spec.bias, act: spec.activation };
-  });
-}
-
-/** Whether convolutions with these filters can run as one chain on this machine. */
-export function chainFits(xShape: number[], specs: ChainLinkSpec[], filterShapes: number[][]) {
-  const block = nchwcBlockSize();
-  if (block === 0 || specs.length < 2) return false;
-  const links = chainLinks(xShape, specs, (i) => filterShapes[i]);
-  if (links.some((l) => l.depthwise && l.info.outChannels !== l.info.inChannels)) return false;
-  return nchwcChainGraph(links, block) !== null;
 }
 
 /** The native kernels, given the kernels they fall back to (stock wasm or the project's). */
