@@ -102,6 +102,11 @@ const CONV_CASES: ConvCase[] = [
   // Stride 1 on 16+ channels where padding adds little: the filter gradient's tap GEMMs.
   [2, 12, 11, 16, 3, 1, 'same', 16],
   [1, 10, 9, 24, 3, 1, 'valid', 8],
+  // Padding on one side only (2x2 'same': none above and left), padding of 2 (5x5), and a 7x7
+  // image, whose rows and images share their zero padding in the tap GEMMs' grid.
+  [2, 10, 9, 16, 2, 1, 'same', 8],
+  [1, 12, 11, 16, 5, 1, 'same', 8],
+  [3, 7, 7, 32, 3, 1, 'same', 16],
 ];
 
 before(async () => {

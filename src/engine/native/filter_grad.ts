@@ -253,26 +253,29 @@ export function nchwcDepthwiseFilterGradGraph(info: Info, block: number): OnnxGr
 }
 
 /**
- * Where the tap-GEMM filter gradient reads: x zero-padded to (N + 1, HP, WP, CI) and dy to
- * (N + 1, HP, WP, CO), zeros right of and below each image's OH x OW outputs and one zero image
- * after the batch. Flattened over pixels, output pixel q meets input pixel q + offset(kh, kw)
- * with offset = kh·WP + kw, and every pair that crosses a row or an image has a zero dy.
- * The pixels are cut into `chunks` x `batch` pieces of `rows`. Null for strided or dilated
- * convolutions, and where the zero image does not cover the last shifted window.
+ * Where the tap-GEMM filter gradient reads. x and dy share one grid of rows WP wide and images
+ * HP rows high, so that flattened over pixels, output pixel q meets input pixel q + offset(kh, kw)
+ * with offset = kh·WP + kw. Images sit `start` pixels into x's grid (top·WP + left) and at 0 in
+ * dy's. Neighbouring images and rows share their zero padding: WP = W + max(left, right) and
+ * HP = H + max(top, bottom), so a window reaching off one side of an image reads the zeros left
+ * of the next, and every other pair it forms has a zero dy (7x7 'same': 8x8 pixels against 9x9
+ * padded one by one). The pixels are cut into `chunks` x `batch` pieces of `rows`; `length` is
+ * how long x's grid must be for the last piece's last tap. Null for strided or dilated
+ * convolutions, and where the output does not fit the grid (padding wider than the filter).
  */
 export function tapGemmLayout(info: Info, chunks: number, batch: number) {
   const { filterHeight: kh, filterWidth: kw, padInfo: p } = info;
   if (info.strideHeight !== 1 || info.strideWidth !== 1) return null;
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
-  const hp = info.inHeight + p.top + p.bottom;
-  const wp = info.inWidth + p.left + p.right;
-  const image = hp * wp;
-  const rows = Math.ceil((info.batchSize * image) / (chunks * batch));
+  const hp = info.inHeight + Math.max(p.top, p.bottom);
+  const wp = info.inWidth + Math.max(p.left, p.right);
+  if (info.outHeight > hp || info.outWidth > wp) return null;
+  const rows = Math.ceil((info.batchSize * hp * wp) / (chunks * batch));
   const offsets: number[] = [];
   for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) offsets.push(a * wp + b);
-  const reach = offsets[offsets.length - 1] + chunks * batch * rows;
-  if (reach > (info.batchSize + 1) * image) return null;
-  return { hp, wp, rows, offsets };
+  const start = p.top * wp + p.left;
+  const length = offsets[offsets.length - 1] + chunks * batch * rows;
+  return { hp, wp, rows, offsets, start, length };
 }
 
 /**
