@@ -8,6 +8,7 @@ import { clipByValueGrad } from './clip_by_value.js';
 import { fusedBatchNormGrad } from './fused_batch_norm.js';
 import { reluGrad } from './mask_grad.js';
 import { useFastMoments } from './moments.js';
+import { useFusedBatchNorm } from './batch_norm_training.js';
 import { fusedConv2dGrad, useFusedConvGradient } from './fused_conv.js';
 
 const PROJECT_GRADIENTS: tf.GradConfig[] = [
@@ -27,6 +28,7 @@ export function registerGradients(): void {
     tf.registerGradient(g);
   }
   useFastMoments(true);
+  useFusedBatchNorm(true);
   useFusedConvGradient(true);
 }
 
@@ -34,5 +36,6 @@ export function registerGradients(): void {
 export function restoreGradients(): void {
   for (const [, g] of original) tf.registerGradient(g);
   useFastMoments(false);
+  useFusedBatchNorm(false);
   useFusedConvGradient(false);
 }

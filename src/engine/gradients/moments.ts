@@ -52,10 +52,26 @@ function fastMoments(
   })(x);
   const [mean, variance] = tf.unstack(stats);
   stats.dispose();
-  if (keepDims) return { mean, variance };
-  const out = { mean: tf.reshape(mean, outShape), variance: tf.reshape(variance, outShape) };
-  tf.dispose([mean, variance]);
+  let out = { mean, variance };
+  if (!keepDims) {
+    out = { mean: tf.reshape(mean, outShape), variance: tf.reshape(variance, outShape) };
+    tf.dispose([mean, variance]);
+  }
+  if (allButLast) momentsOf.set(out.mean, { x, variance: out.variance });
   return out;
+}
+
+/** Per-channel statistics fastMoments made, keyed by their mean: see batch_norm_training.ts. */
+const momentsOf = new WeakMap<tf.Tensor, { x: tf.Tensor; variance: tf.Tensor }>();
+
+/**
+ * Whether `mean` and `variance` are what fastMoments returned for `x` over every axis but the
+ * last: per-channel batch statistics of x itself, so that a batch norm of x by them depends on
+ * x through them too.
+ */
+export function areChannelMomentsOf(x: tf.Tensor, mean: unknown, variance: unknown): boolean {
+  const m = mean instanceof tf.Tensor ? momentsOf.get(mean) : undefined;
+  return m !== undefined && m.x === x && m.variance === variance;
 }
 
 /** Puts fastMoments in tfjs-core's exports (true), or tfjs's own back (false). */

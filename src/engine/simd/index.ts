@@ -2,7 +2,7 @@
  * The project's hand-written SIMD kernels, instantiated once against the wasm backend's memory.
  */
 import { assemble } from './assembler.js';
-import { channelAffineBody } from './affine.js';
+import { channelAffine2Body, channelAffineBody } from './affine.js';
 import { channelSumsBody, shiftedSumsBody } from './channel_sums.js';
 import { clipGradBody, reluGradBody } from './masks.js';
 import { maxPool2x2GradBody } from './max_pool_grad.js';
@@ -22,6 +22,16 @@ export interface SimdKernels {
   reluGrad(x: number, dy: number, dx: number, vecs: number): void;
   clipGrad(x: number, dy: number, dx: number, vecs: number, lo: number, hi: number): void;
   channelAffine(x: number, y: number, k: number, b: number, pixels: number, vecs: number): void;
+  channelAffine2(
+    g: number,
+    x: number,
+    y: number,
+    k: number,
+    a: number,
+    b: number,
+    pixels: number,
+    vecs: number,
+  ): void;
   channelSums(
     g: number,
     x: number,
@@ -52,6 +62,7 @@ export function simdKernels(backend: unknown): SimdKernels | null {
       reluGrad: reluGradBody(),
       clipGrad: clipGradBody(),
       channelAffine: channelAffineBody(),
+      channelAffine2: channelAffine2Body(),
       channelSums: channelSumsBody(),
       shiftedSums: shiftedSumsBody(),
     });

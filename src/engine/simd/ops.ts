@@ -43,6 +43,28 @@ export function channelAffine(
   return adopt(out);
 }
 
+/** g * k + x * a + b per channel, one pass; g and x of one shape. */
+export function channelAffine2(
+  backend: tf.KernelBackend,
+  g: tf.TensorInfo,
+  x: tf.TensorInfo,
+  k: tf.TensorInfo,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+): tf.Tensor | null {
+  if (g.dtype !== 'float32' || !tf.util.arraysEqual(g.shape, x.shape)) return null;
+  const layout = channelLayout(x, [k, a, b]);
+  const simd = layout && simdKernels(backend);
+  if (!layout || !simd) return null;
+  const wasm = wasmBackend(backend);
+  const out = wasm.makeOutput(x.shape, 'float32');
+  const [gp, xp, yp, kp, ap, bp] = [g, x, out, k, a, b].map((t) => heapF32(wasm, t).byteOffset);
+  if (layout.pixels > 0) {
+    simd.channelAffine2(gp, xp, yp, kp, ap, bp, layout.pixels, layout.channels / 4);
+  }
+  return adopt(out);
+}
+
 const CHUNK = 256; // pixels per call: float32 partial sums stay short
 
 /**
