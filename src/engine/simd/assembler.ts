@@ -49,6 +49,8 @@ const SIMD: Record<string, number> = {
   'f32x4.add': 0xe4,
   'f32x4.sub': 0xe5,
   'f32x4.mul': 0xe6,
+  'f32x4.div': 0xe7,
+  'f32x4.sqrt': 0xe3,
 };
 
 const PLAIN: Record<string, number> = {

@@ -2,6 +2,7 @@
  * The project's hand-written SIMD kernels, instantiated once against the wasm backend's memory.
  */
 import { assemble } from './assembler.js';
+import { adamBody } from './adam.js';
 import { channelAffine2Body, channelAffineBody } from './affine.js';
 import { channelSumsBody, shiftedSumsBody } from './channel_sums.js';
 import { clipGradBody, reluGradBody } from './masks.js';
@@ -42,6 +43,8 @@ export interface SimdKernels {
     vecs: number,
   ): void;
   shiftedSums(x: number, k: number, s1: number, s2: number, pixels: number, vecs: number): void;
+  /** Pointers, the vector count, then eight floats as bits (simd/adam.ts). */
+  adam(...args: number[]): void;
 }
 
 let cached: { memory: WebAssembly.Memory; kernels: SimdKernels } | null = null;
@@ -65,6 +68,7 @@ export function simdKernels(backend: unknown): SimdKernels | null {
       channelAffine2: channelAffine2Body(),
       channelSums: channelSumsBody(),
       shiftedSums: shiftedSumsBody(),
+      adam: adamBody(),
     });
     cached = { memory, kernels: instance.exports as unknown as SimdKernels };
   }
