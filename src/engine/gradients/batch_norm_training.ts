@@ -57,11 +57,14 @@ function batchNormTraining(
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [t, s, o] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const rstd = tf.rsqrt(tf.add(variance, tf.scalar(eps)));
-    const k = tf.mul(s, rstd);
-    const c = tf.sub(o, tf.mul(mean, k));
-    const y = channelAffine(tf.backend(), t, k, c) ?? tf.add(tf.mul(t, k), c);
-    save([t, mean, rstd, k]);
+    const [rstd, k, c] = tf.tidy(() => {
+      const rstd = tf.rsqrt(tf.add(variance, tf.scalar(eps))); // (C)
+      const k = tf.mul(s, rstd);
+      return [rstd, k, tf.sub(o, tf.mul(mean, k))];
+    });
+    const y = channelAffine(tf.backend(), t, k, c) ?? tf.tidy(() => tf.add(tf.mul(t, k), c));
+    save([t, mean, rstd, k]); // kept as clones by the tape
+    tf.dispose([rstd, k, c]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, [t, m, rstd, k]: tf.Tensor[]) => {
