@@ -86,3 +86,28 @@ test('batch norm by statistics that are not the batch own runs tfjs own kernel',
   }
   tf.dispose([x, other, mean, variance, gamma, beta]);
 });
+
+test('moments on wasm stay exact when the first pixel is far from the rest', async () => {
+  await tf.setBackend('wasm');
+  registerGradients();
+  const core = createRequire(import.meta.url)('@tensorflow/tfjs-core') as typeof tf;
+  // Channel c ~ 10 ± 0.01 (a narrow activation) except pixel 0, which is 0 (a padded corner):
+  // 1000 standard deviations off, so a shift by that pixel cancels in float32.
+  const [n, c] = [16 * 48 * 48, 4];
+  const data = Float32Array.from({ length: n * c }, (_, i) => 10 + 0.01 * Math.sin(i * 1.3));
+  data.fill(0, 0, c);
+  const x = tf.tensor4d(data, [16, 48, 48, c]);
+  const { mean, variance } = core.moments(x, [0, 1, 2]);
+  const [m, v] = [mean.dataSync(), variance.dataSync()];
+  for (let ch = 0; ch < c; ch++) {
+    let sum = 0;
+    for (let i = ch; i < data.length; i += c) sum += data[i];
+    const mu = sum / n;
+    let sq = 0;
+    for (let i = ch; i < data.length; i += c) sq += (data[i] - mu) ** 2;
+    assert.ok(Math.abs(m[ch] - mu) / mu < 1e-6, `channel ${ch}: mean ${m[ch]} against ${mu}`);
+    const err = Math.abs(v[ch] - sq / n) / (sq / n);
+    assert.ok(err < 1e-4, `channel ${ch}: variance relative error ${err}`);
+  }
+  tf.dispose([x, mean, variance]);
+});

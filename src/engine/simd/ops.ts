@@ -122,10 +122,26 @@ export function channelSums(
   };
 }
 
+const SAMPLES = 64;
+
+/** Per-channel mean of up to SAMPLES pixels of x spread evenly over it, in float64. */
+function sampledMean(x: Float32Array, channels: number, pixels: number): Float32Array {
+  const count = Math.min(SAMPLES, pixels);
+  const sum = new Float64Array(channels);
+  for (let i = 0; i < count; i++) {
+    const at = Math.floor((i * pixels) / count) * channels;
+    for (let c = 0; c < channels; c++) sum[c] += x[at + c];
+  }
+  return Float32Array.from(sum, (v) => v / count);
+}
+
 /**
  * Per-channel mean and variance over all pixels in one read of x (no squared-difference tensor).
- * Sums are of x - K, K the first pixel (shifted data), so a large mean does not cancel:
- * mean = K + s1 / N, var = s2 / N - (s1 / N)^2, float32 within 256-pixel chunks, float64 across.
+ * Sums are of x - K (shifted data), so a large mean does not cancel: mean = K + s1 / N,
+ * var = s2 / N - (s1 / N)^2, float32 within 256-pixel chunks, float64 across. K is the mean of
+ * SAMPLES pixels spread over x, not one pixel: a first pixel far from the rest (a zero-padded
+ * corner, 1000 standard deviations off) left the variance 2e-3 off; the cancellation grows
+ * with (K - mean)^2 / var.
  */
 export function channelMoments(
   x: tf.Tensor,
@@ -137,11 +153,20 @@ export function channelMoments(
   if (!layout || !simd) return null;
   const { channels, pixels } = layout;
   const wasm = wasmBackend(backend);
-  const k = heapF32(wasm, x).slice(0, channels);
-  const [s1, s2] = chunkedSums(backend, channels, pixels, (offset, p1, p2, count) => {
-    const xp = heapF32(wasm, x).byteOffset;
-    simd.shiftedSums(xp + offset, xp, p1, p2, count, channels / 4);
-  });
+  const shift = wasm.makeOutput([channels], 'float32');
+  let k: Float32Array;
+  let s1: Float64Array;
+  let s2: Float64Array;
+  try {
+    k = sampledMean(heapF32(wasm, x), channels, pixels);
+    heapF32(wasm, shift).set(k);
+    [s1, s2] = chunkedSums(backend, channels, pixels, (offset, p1, p2, count) => {
+      const [xp, kp] = [x, shift].map((t) => heapF32(wasm, t).byteOffset);
+      simd.shiftedSums(xp + offset, kp, p1, p2, count, channels / 4);
+    });
+  } finally {
+    backend.disposeData(shift.dataId);
+  }
   const mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
