@@ -61,6 +61,17 @@ export class Optimizer {
 
   /** Applies one update; `grads` maps each variable's name to its gradient. */
   apply(grads: Record<string, tf.Tensor>): void {
+    // Checked before anything moves: a gradient of another shape would broadcast, or be read
+    // past its end by the one-pass kernel.
+    for (const v of this.groups.flatMap((g) => g.variables)) {
+      const grad = grads[v.name];
+      if (grad && !tf.util.arraysEqual(grad.shape, v.shape)) {
+        throw new Error(
+          `optimizer: the gradient for weight '${v.name}' has shape [${grad.shape}], expected ` +
+            `[${v.shape}] (the weight's own); pass gradients as tf.variableGrads returns them`,
+        );
+      }
+    }
     this.step += 1;
     const { name, momentum, beta1, beta2, epsilon } = this.opts;
     const bias1 = 1 - Math.pow(beta1, this.step);

@@ -45,6 +45,23 @@ test('Adam follows PyTorch: first step moves each weight by lr', () => {
   close(w.dataSync(), [0.99, -1.99], 1e-6);
 });
 
+test('a gradient of another shape than its weight is refused before anything moves', () => {
+  const w = tf.variable(tf.tensor1d([1, 2, 3]));
+  const opt = new Optimizer({ ...SGD, name: 'adam' }, [
+    { name: 'g', variables: [w], lr: 0.01, weightDecay: 0 },
+  ]);
+  // [1] would broadcast in tf ops, and the one-pass wasm kernel would read past its end.
+  for (const shape of [[1], [2], [3, 1]]) {
+    assert.throws(
+      () => opt.apply({ [w.name]: tf.ones(shape) }),
+      /gradient for weight '.*' has shape \[[0-9,]+\], expected \[3\]/,
+    );
+  }
+  assert.deepEqual(Array.from(w.dataSync()), [1, 2, 3]);
+  opt.apply({ [w.name]: tf.tensor1d([0.5, -3, 1]) });
+  close(w.dataSync(), [0.99, 2.01, 2.99], 1e-6, 'the first step after the refusals is step 1');
+});
+
 test('schedules: step milestones and cosine', () => {
   const step = { kind: 'step' as const, milestones: [100], gamma: 0.1 };
   assert.deepEqual(

@@ -13,7 +13,7 @@
  * at a time, the rest in double precision rounded once: results may differ from the composed ops
  * in the last bits.
  */
-import type { tf } from '../tf.js';
+import { tf } from '../tf.js';
 import { floatBits, simdKernels } from '../simd/index.js';
 import { heapF32, wasmBackend } from './heap.js';
 import { projectKernel } from './types.js';
@@ -33,6 +33,14 @@ export const adamUpdateKernel = projectKernel(ADAM_UPDATE, ({ inputs, attrs, bac
   const wasm = wasmBackend(backend);
   const { lr, beta1, beta2, bias2, epsilon, weightDecay } = attrs as unknown as AdamAttrs;
   const shape = inputs.w.shape;
+  for (const [name, t] of Object.entries(inputs)) {
+    if (!tf.util.arraysEqual(t.shape, shape) || t.dtype !== 'float32') {
+      throw new Error(
+        `${ADAM_UPDATE}: input ${name} is ${t.dtype} [${t.shape}], expected float32 [${shape}] ` +
+          `like w: the weight, its two moments and its gradient must have one shape`,
+      );
+    }
+  }
   const outs = [0, 1, 2].map(() => wasm.makeOutput(shape, 'float32'));
   // Views after the last allocation: allocation may grow (and move) the heap.
   const [w, m, v, g] = [inputs.w, inputs.m, inputs.v, inputs.g].map((t) => heapF32(wasm, t));
