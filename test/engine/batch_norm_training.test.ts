@@ -84,6 +84,20 @@ test('batch norm by statistics that are not the batch own runs tfjs own kernel',
     const profile = await tf.profile(() => core.batchNorm4d(x, m, v, beta, gamma, 1e-3));
     assert.ok(profile.kernels.some((k) => k.name === tf.FusedBatchNorm));
   }
+  // A rank-4 x to batchNorm2d gets tfjs's own error, even with its own statistics.
+  const own = core.moments(x, [0, 1, 2]);
+  const [m1, v1] = [own.mean, own.variance] as tf.Tensor1D[];
+  const asRank2 = x as unknown as tf.Tensor2D;
+  assert.throws(() => core.batchNorm2d(asRank2, m1, v1, beta, gamma), /rank 2/);
+  // x assigned after its statistics were taken: they are no longer its own.
+  const xv = tf.variable(x);
+  const stale = core.moments(xv, [0, 1, 2]);
+  xv.assign(other as tf.Tensor4D);
+  const profile = await tf.profile(() =>
+    core.batchNorm4d(xv, stale.mean as tf.Tensor1D, stale.variance as tf.Tensor1D, beta, gamma),
+  );
+  assert.ok(profile.kernels.some((k) => k.name === tf.FusedBatchNorm));
+  tf.dispose([own.mean, own.variance, stale.mean, stale.variance, xv]);
   tf.dispose([x, other, mean, variance, gamma, beta]);
 });
 
@@ -110,4 +124,27 @@ test('moments on wasm stay exact when the first pixel is far from the rest', asy
     assert.ok(err < 1e-4, `channel ${ch}: variance relative error ${err}`);
   }
   tf.dispose([x, mean, variance]);
+});
+
+test('a gradient of a gradient through batch norm and ReLU equals tfjs own', async () => {
+  // The hand-written first-order gradients step aside when tfjs records a gradient's own ops.
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const layer = tfl.layers.batchNormalization({ axis: -1 });
+    layer.build(SHAPE);
+    layer.setWeights([tf.tensor(GAMMA), tf.tensor(BETA), tf.zeros([8]), tf.ones([8])]);
+    const w = tf.reshape(tf.linspace(-1, 3, X.length), SHAPE);
+    const f = (t: tf.Tensor) =>
+      tf.sum(tf.mul(tf.square(tf.relu(layer.apply(t, { training: true }) as tf.Tensor)), w));
+    const x = tf.tensor(X, SHAPE);
+    const gg = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.grad(f)(t))))(x);
+    return gg.dataSync() as Float32Array;
+  };
+  restoreGradients();
+  const want = await run('cpu');
+  registerGradients();
+  for (const backend of ['cpu', 'wasm']) {
+    const err = relativeError(await run(backend), want);
+    assert.ok(err < 1e-4, `${backend}: relative error ${err}`);
+  }
 });

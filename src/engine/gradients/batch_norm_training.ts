@@ -18,6 +18,7 @@
 import { createRequire } from 'node:module';
 import { tf } from '../tf.js';
 import { channelAffine, channelAffine2, channelSums } from '../simd/ops.js';
+import { nestedGradients } from '../kernels/util.js';
 import { areChannelMomentsOf } from './moments.js';
 
 type BatchNormOp = (
@@ -84,13 +85,17 @@ function batchNormTraining(
   return op(x, scale, offset);
 }
 
-function fused(name: (typeof NAMES)[number]): BatchNormOp {
+function fused(name: (typeof NAMES)[number], rank: number): BatchNormOp {
   const original = originals[name];
   return (x, mean, variance, offset, scale, varianceEpsilon = 0.001) => {
     const channels = x instanceof tf.Tensor ? x.shape[x.rank - 1] : -1;
+    // tfjs's own for anything else, including its errors (a rank-4 x to batchNorm2d), and for
+    // a gradient of a gradient, which the hand-written gradient does not carry.
     const applies =
       x instanceof tf.Tensor &&
+      x.rank === rank &&
       x.dtype === 'float32' &&
+      !nestedGradients() &&
       areChannelMomentsOf(x, mean, variance) &&
       perChannel(mean, channels) &&
       perChannel(offset, channels) &&
@@ -107,7 +112,7 @@ function fused(name: (typeof NAMES)[number]): BatchNormOp {
   };
 }
 
-const replacements = Object.fromEntries(NAMES.map((n) => [n, fused(n)])) as Record<
+const replacements = Object.fromEntries(NAMES.map((n, i) => [n, fused(n, i + 2)])) as Record<
   (typeof NAMES)[number],
   BatchNormOp
 >;

@@ -5,13 +5,14 @@
  */
 import { tf } from '../tf.js';
 import { heapF32, wasmBackend } from '../kernels/heap.js';
-import { adopt } from '../kernels/util.js';
+import { adopt, recordingGradients } from '../kernels/util.js';
 import { floatBits, simdKernels } from '../simd/index.js';
 
 export type Mask = { kind: 'relu' } | { kind: 'clip'; lo: number; hi: number };
 
 export function simdMaskGrad(x: tf.Tensor, dy: tf.Tensor, mask: Mask): tf.Tensor | null {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
+  if (recordingGradients()) return null;
   if (x.size === 0 || x.size % 4 !== 0 || !tf.util.arraysEqual(x.shape, dy.shape)) return null;
   const backend = tf.backend();
   const simd = simdKernels(backend);

@@ -13,6 +13,7 @@
 import { createRequire } from 'node:module';
 import { tf } from '../tf.js';
 import { channelAffine, channelMoments } from '../simd/ops.js';
+import { nestedGradients, recordingGradients } from '../kernels/util.js';
 
 type Moments = typeof tf.moments;
 
@@ -24,7 +25,9 @@ function fastMoments(
   axis?: number | number[],
   keepDims = false,
 ): { mean: tf.Tensor; variance: tf.Tensor } {
-  if (!(x instanceof tf.Tensor) || x.dtype !== 'float32') return original(x, axis, keepDims);
+  if (!(x instanceof tf.Tensor) || x.dtype !== 'float32' || nestedGradients()) {
+    return original(x, axis, keepDims);
+  }
   const axes = tf.util.parseAxisParam(axis ?? x.shape.map((_, i) => i), x.shape);
   const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
   const n = tf.util.sizeFromShape(reduceShape);
@@ -46,7 +49,8 @@ function fastMoments(
         const [dm, dv] = tf.unstack(dy);
         const a = tf.mul(dv, tf.scalar(2 / n));
         const b = tf.sub(tf.mul(dm, tf.scalar(1 / n)), tf.mul(a, mean));
-        return channelAffine(tf.backend(), t, a, b) ?? tf.add(tf.mul(t, a), b);
+        const fast = recordingGradients() ? null : channelAffine(tf.backend(), t, a, b);
+        return fast ?? tf.add(tf.mul(t, a), b);
       },
     };
   })(x);
@@ -57,21 +61,21 @@ function fastMoments(
     out = { mean: tf.reshape(mean, outShape), variance: tf.reshape(variance, outShape) };
     tf.dispose([mean, variance]);
   }
-  if (allButLast) momentsOf.set(out.mean, { x, variance: out.variance });
+  if (allButLast) momentsOf.set(out.mean, { x, data: x.dataId, variance: out.variance });
   return out;
 }
 
 /** Per-channel statistics fastMoments made, keyed by their mean: see batch_norm_training.ts. */
-const momentsOf = new WeakMap<tf.Tensor, { x: tf.Tensor; variance: tf.Tensor }>();
+const momentsOf = new WeakMap<tf.Tensor, { x: tf.Tensor; data: object; variance: tf.Tensor }>();
 
 /**
  * Whether `mean` and `variance` are what fastMoments returned for `x` over every axis but the
- * last: per-channel batch statistics of x itself, so that a batch norm of x by them depends on
- * x through them too.
+ * last, with x's data unchanged since (a Variable may be assigned): per-channel batch statistics
+ * of x itself, so that a batch norm of x by them depends on x through them too.
  */
 export function areChannelMomentsOf(x: tf.Tensor, mean: unknown, variance: unknown): boolean {
   const m = mean instanceof tf.Tensor ? momentsOf.get(mean) : undefined;
-  return m !== undefined && m.x === x && m.variance === variance;
+  return m !== undefined && m.x === x && m.data === x.dataId && m.variance === variance;
 }
 
 /** Puts fastMoments in tfjs-core's exports (true), or tfjs's own back (false). */

@@ -104,3 +104,21 @@ export function interleave(phases: tf.Tensor4D[][]): tf.Tensor4D {
   if (sh === 1) return rows[0] as tf.Tensor4D;
   return tf.reshape(tf.stack(rows, 2), [n, nh * sh, nw * sw, c]); // (N, nh*sh, nw*sw, C)
 }
+
+/**
+ * Whether tfjs records operations for a gradient right now. Inside a gradient's own
+ * computation that means a gradient of that gradient will be taken, and tensors made by `adopt`
+ * are not recorded, so gradient code composes tf ops instead of its SIMD passes.
+ */
+export function recordingGradients(): boolean {
+  return tf.engine().state.gradientDepth > 0;
+}
+
+/**
+ * Whether a gradient is being taken inside another's forward pass (tf.grad of a function that
+ * calls tf.grad). Replaced forward ops (moments, training batch norm) hand-write a first-order
+ * gradient only, so they run tfjs's own ops then.
+ */
+export function nestedGradients(): boolean {
+  return tf.engine().state.gradientDepth > 1;
+}

@@ -5,7 +5,7 @@
  */
 import { tf } from '../tf.js';
 import { heapF32, wasmBackend } from '../kernels/heap.js';
-import { adopt } from '../kernels/util.js';
+import { adopt, recordingGradients } from '../kernels/util.js';
 import { simdKernels } from './index.js';
 
 /** Pixels and channels of x when `perChannel` tensors each hold one value per last-axis channel. */
@@ -43,7 +43,7 @@ export function channelAffine(
   return adopt(out);
 }
 
-/** g * k + x * a + b per channel, one pass; g and x of one shape. */
+/** g * k + x * a + b per channel, one pass; g and x of one shape. Gradient code only. */
 export function channelAffine2(
   backend: tf.KernelBackend,
   g: tf.TensorInfo,
@@ -53,6 +53,7 @@ export function channelAffine2(
   b: tf.TensorInfo,
 ): tf.Tensor | null {
   if (g.dtype !== 'float32' || !tf.util.arraysEqual(g.shape, x.shape)) return null;
+  if (recordingGradients()) return null;
   const layout = channelLayout(x, [k, a, b]);
   const simd = layout && simdKernels(backend);
   if (!layout || !simd) return null;
@@ -99,13 +100,17 @@ function chunkedSums(
   return [total1, total2];
 }
 
-/** Per-channel sum(g) and sum(g * (x - m)), shaped like m; float64 across chunks. */
+/**
+ * Per-channel sum(g) and sum(g * (x - m)), shaped like m; float64 across chunks. Gradient code
+ * only.
+ */
 export function channelSums(
   g: tf.Tensor,
   x: tf.Tensor,
   m: tf.Tensor,
 ): { sumG: tf.Tensor; sumGXc: tf.Tensor } | null {
   if (tf.getBackend() !== 'wasm' || !tf.util.arraysEqual(g.shape, x.shape)) return null;
+  if (recordingGradients()) return null;
   const backend = tf.backend();
   const layout = channelLayout(x, [m]);
   const simd = layout && g.dtype === 'float32' && simdKernels(backend);
