@@ -164,6 +164,7 @@ export function channelMoments(
   let s2: Float64Array;
   try {
     k = sampledMean(heapF32(wasm, x), channels, pixels);
+    if (!k.every(Number.isFinite)) return null; // tf ops give what tfjs gives for Inf and NaN
     heapF32(wasm, shift).set(k);
     [s1, s2] = chunkedSums(backend, channels, pixels, (offset, p1, p2, count) => {
       const [xp, kp] = [x, shift].map((t) => heapF32(wasm, t).byteOffset);
