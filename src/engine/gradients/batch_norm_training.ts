@@ -121,5 +121,3 @@ const replacements = Object.fromEntries(NAMES.map((n, i) => [n, fused(n, i + 2)]
 export function useFusedBatchNorm(on: boolean): void {
   for (const name of NAMES) core[name] = on ? replacements[name] : originals[name];
 }
-
-export { batchNormTraining };

@@ -20,6 +20,9 @@ type Moments = typeof tf.moments;
 const core = createRequire(import.meta.url)('@tensorflow/tfjs-core') as { moments: Moments };
 const original: Moments = core.moments;
 
+/** Per-channel statistics fastMoments made, keyed by their mean: see batch_norm_training.ts. */
+const momentsOf = new WeakMap<tf.Tensor, { x: tf.Tensor; data: object; variance: tf.Tensor }>();
+
 function fastMoments(
   x: tf.Tensor | tf.TensorLike,
   axis?: number | number[],
@@ -64,9 +67,6 @@ function fastMoments(
   if (allButLast) momentsOf.set(out.mean, { x, data: x.dataId, variance: out.variance });
   return out;
 }
-
-/** Per-channel statistics fastMoments made, keyed by their mean: see batch_norm_training.ts. */
-const momentsOf = new WeakMap<tf.Tensor, { x: tf.Tensor; data: object; variance: tf.Tensor }>();
 
 /**
  * Whether `mean` and `variance` are what fastMoments returned for `x` over every axis but the

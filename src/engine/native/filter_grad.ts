@@ -267,8 +267,7 @@ export function tapGemmLayout(info: Info, chunks: number, batch: number) {
   const { filterHeight: kh, filterWidth: kw, padInfo: p } = info;
   if (info.strideHeight !== 1 || info.strideWidth !== 1) return null;
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
-  const hp = info.inHeight + Math.max(p.top, p.bottom);
-  const wp = info.inWidth + Math.max(p.left, p.right);
+  const { hp, wp } = tapGemmGrid(info);
   if (info.outHeight > hp || info.outWidth > wp) return null;
   const rows = Math.ceil((info.batchSize * hp * wp) / (chunks * batch));
   const offsets: number[] = [];
@@ -276,6 +275,15 @@ export function tapGemmLayout(info: Info, chunks: number, batch: number) {
   const start = p.top * wp + p.left;
   const length = offsets[offsets.length - 1] + chunks * batch * rows;
   return { hp, wp, rows, offsets, start, length };
+}
+
+/** The tap-GEMM grid's image height and row width: images and rows share their zero padding. */
+export function tapGemmGrid(info: Info): { hp: number; wp: number } {
+  const p = info.padInfo;
+  return {
+    hp: info.inHeight + Math.max(p.top, p.bottom),
+    wp: info.inWidth + Math.max(p.left, p.right),
+  };
 }
 
 /**

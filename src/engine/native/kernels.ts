@@ -16,6 +16,7 @@ import {
   nchwcDepthwiseFilterGradGraph,
   nchwcFilterGradGraph,
   pointwiseFilterGradGraph,
+  tapGemmGrid,
 } from './filter_grad.js';
 import { convGraph, nchwcConvGraph, pointwiseConvGraph } from './forward.js';
 import {
@@ -91,16 +92,11 @@ function filterGrad(depthwise: boolean, fallback: ProjectKernel) {
     }
     // Measured at batch 128: tap GEMMs win for stride 1 on 16 or more input channels where the
     // shared padding adds little (28x28x32: 42 -> 20 ms, 14x14x64: 25 -> 16, 7x7x128: 17 -> 15);
-    // on one channel im2col wins. Pieces of about 8 MiB of x and dy together stay in cache
-    // across their taps (28x28x32: 4 chunks, 20.6 ms against 25.5 with 2).
-    const p = info.padInfo;
-    const grid =
-      (info.inHeight + Math.max(p.top, p.bottom)) * (info.inWidth + Math.max(p.left, p.right));
-    const wide = info.inChannels >= 16 && grid <= 1.4 * info.inHeight * info.inWidth;
+    // on one channel im2col wins.
+    const { hp, wp } = tapGemmGrid(info);
+    const wide = info.inChannels >= 16 && hp * wp <= 1.4 * info.inHeight * info.inWidth;
     if (!depthwise && !isPointwise(info) && wide) {
-      const bytes = info.batchSize * grid * (info.inChannels + info.outChannels) * 4;
-      const chunks = Math.ceil(bytes / 2 ** 23);
-      const dw = tapGemmFilterGrad(info, inputs.x, inputs.dy, backend, chunks, 2);
+      const dw = tapGemmFilterGrad(info, inputs.x, inputs.dy, backend);
       if (dw) return dw;
     }
     const block = nchwcBlockSize();

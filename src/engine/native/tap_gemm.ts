@@ -5,7 +5,7 @@
 import { tf } from '../tf.js';
 import { heapF32, wasmBackend } from '../kernels/heap.js';
 import type { Info } from './common.js';
-import { tapGemmFilterGradGraph, tapGemmLayout } from './filter_grad.js';
+import { tapGemmFilterGradGraph, tapGemmGrid, tapGemmLayout } from './filter_grad.js';
 import { nativeGraph } from './session.js';
 
 /**
@@ -40,18 +40,24 @@ function placeInGrid(
   heap.fill(0, written, base + dst.length);
 }
 
-/** dW (KH, KW, CI, CO) of a stride-1 convolution by tap GEMMs; null where the layout does not fit. */
+/**
+ * dW (KH, KW, CI, CO) of a stride-1 convolution by tap GEMMs; null where the layout does not fit.
+ * Pieces of about 8 MiB of x and dy together stay in cache across their taps (28x28x32 at batch
+ * 128: 4 chunks, 20.6 ms against 25.5 with 2), two to a GEMM so both threads have one.
+ */
 export function tapGemmFilterGrad(
   info: Info,
   x: tf.TensorInfo,
   dy: tf.TensorInfo,
   backend: tf.KernelBackend,
-  chunks: number,
-  batch: number,
 ): tf.TensorInfo | null {
+  const { hp, wp } = tapGemmGrid(info);
+  const bytes = info.batchSize * hp * wp * (info.inChannels + info.outChannels) * 4;
+  const chunks = Math.ceil(bytes / 2 ** 23);
+  const batch = 2;
   const layout = tapGemmLayout(info, chunks, batch);
   if (!layout) return null;
-  const { hp, wp, rows, offsets, start, length } = layout;
+  const { rows, offsets, start, length } = layout;
   const { inChannels: ci, outChannels: co } = info;
   const wasm = wasmBackend(backend);
   const pixels = chunks * batch * rows;

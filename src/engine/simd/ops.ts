@@ -158,21 +158,20 @@ export function channelMoments(
   if (!layout || !simd) return null;
   const { channels, pixels } = layout;
   const wasm = wasmBackend(backend);
+  const k = sampledMean(heapF32(wasm, x), channels, pixels);
+  if (!k.every(Number.isFinite)) return null; // tf ops give what tfjs gives for Inf and NaN
   const shift = wasm.makeOutput([channels], 'float32');
-  let k: Float32Array;
-  let s1: Float64Array;
-  let s2: Float64Array;
+  let sums: [Float64Array, Float64Array];
   try {
-    k = sampledMean(heapF32(wasm, x), channels, pixels);
-    if (!k.every(Number.isFinite)) return null; // tf ops give what tfjs gives for Inf and NaN
     heapF32(wasm, shift).set(k);
-    [s1, s2] = chunkedSums(backend, channels, pixels, (offset, p1, p2, count) => {
+    sums = chunkedSums(backend, channels, pixels, (offset, p1, p2, count) => {
       const [xp, kp] = [x, shift].map((t) => heapF32(wasm, t).byteOffset);
       simd.shiftedSums(xp + offset, kp, p1, p2, count, channels / 4);
     });
   } finally {
     backend.disposeData(shift.dataId);
   }
+  const [s1, s2] = sums;
   const mean = new Float32Array(channels);
   const variance = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
