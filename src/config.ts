@@ -281,7 +281,9 @@ export function merge<T>(base: T, over: unknown): T {
 function describe(e: ErrorObject): string {
   const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '(top level)';
   if (e.keyword === 'additionalProperties') {
-    return `${where}: unknown field "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+    const field = (e.params as { additionalProperty: string }).additionalProperty;
+    const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
+    return `${where}: unknown field "${field}" (known: ${known.join(', ')})`;
   }
   if (e.keyword === 'enum') {
     return `${where}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
@@ -289,7 +291,7 @@ function describe(e: ErrorObject): string {
   return `${where}: ${e.message}`;
 }
 
-const ajv = new Ajv({ allErrors: true });
+const ajv = new Ajv({ allErrors: true, verbose: true }); // verbose: errors carry their schema
 const check = ajv.compile(SCHEMA);
 
 /** Checks the schema cannot express: ordered ranges, a shard index below its count. */

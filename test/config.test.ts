@@ -36,7 +36,7 @@ test('every problem in a recipe is reported at once, by path', () => {
     (e: Error) =>
       /4 problems/.test(e.message) &&
       /epochs: must be >= 1/.test(e.message) &&
-      /optim: unknown field "nme"/.test(e.message) &&
+      /optim: unknown field "nme" \(known: [a-z, ]*\bname\b/.test(e.message) &&
       /optim.lr: must be > 0/.test(e.message) &&
       /distill.discriminator.mode: must be one of corrected, faithful/.test(e.message),
   );

@@ -115,7 +115,14 @@ function flagsToConfig(f: Flags): DeepPartial<MealConfig> {
 function configFrom(f: Flags): MealConfig {
   // --resume with --out and no recipe: the run folder's own config.json is the recipe.
   const saved = f.resume && f.out ? path.join(f.out, 'config.json') : '';
-  const recipe = f.recipe ?? (saved && fs.existsSync(saved) ? saved : undefined);
+  if (saved && !fs.existsSync(saved)) {
+    throw new MealError(
+      'NOTHING_TO_RESUME',
+      `--resume: ${f.out} holds no run to continue (no config.json there: the run never got ` +
+        'past its start). Run the command without --resume to start it.',
+    );
+  }
+  const recipe = f.recipe ?? (saved || undefined);
   return resolveConfig(recipe ? readRecipe(recipe) : undefined, flagsToConfig(f));
 }
 
@@ -200,15 +207,27 @@ function printLabelsSummary(s: LabelsSummary): void {
  * the epoch under way. Says so, and how to go on (the training loop yields to the event loop
  * between batches, so this runs within a step).
  */
-function onInterrupt(command: string, out: string): void {
+function onInterrupt(command: string, out: string, log: Logger): void {
   process.once('SIGINT', () => {
     const ckpt = path.join(out, 'checkpoints', 'last.ckpt');
-    const state = fs.existsSync(ckpt)
-      ? `the last checkpoint, ${ckpt}, is intact`
-      : 'no epoch had finished, so there is no checkpoint yet';
-    process.stderr.write(
-      `\ninterrupted: ${state}. To continue: meal ${command} --out ${out} --resume ` +
-        '(the run folder keeps its config), or the same command again with --resume.\n',
+    log.info(
+      fs.existsSync(ckpt)
+        ? `\ninterrupted: the last checkpoint, ${ckpt}, is intact. To continue: meal ${command} ` +
+            `--out ${out} --resume (the run folder keeps its config), or the same command ` +
+            'again with --resume.'
+        : '\ninterrupted: no epoch had finished, so there is no checkpoint to resume from. ' +
+            'To start again: the same command, without --resume.',
+    );
+    process.exit(130);
+  });
+}
+
+/** Ctrl-C while making soft labels: finished parts are on disk and the same command reuses them. */
+function onLabelsInterrupt(log: Logger): void {
+  process.once('SIGINT', () => {
+    log.info(
+      '\ninterrupted: the parts already made are kept; the same command again reuses them ' +
+        'and makes only the rest.',
     );
     process.exit(130);
   });
@@ -234,13 +253,17 @@ export function program(): Command {
     .action(async (f: Flags) => {
       const config = configFrom(f);
       const log = cliLogger(config.out);
-      onInterrupt('train', config.out);
+      onInterrupt('train', config.out, log);
       printSummary(await train(config, { log, progress: progressFor(config, log) }));
     });
 
   training(prog.command('distill'))
     .description("MEAL V2: distil the teachers' averaged probabilities into a pre-trained student")
-    .option('-t, --teacher <dir>', 'teacher model folder (repeat for an ensemble)', collect)
+    .option(
+      '-t, --teacher <path>',
+      'teacher: a model folder, or a descriptor .json for ONNX/TF.js models (repeat for an ensemble)',
+      collect,
+    )
     .option('--init <dir>', 'the pre-trained student to start from')
     .option('--arch <name>', 'student architecture when no --init is given')
     .addOption(
@@ -258,7 +281,7 @@ export function program(): Command {
     .action(async (f: Flags) => {
       const config = configFrom(f);
       const log = cliLogger(config.out);
-      onInterrupt('distill', config.out);
+      onInterrupt('distill', config.out, log);
       printSummary(await distill(config, { log, progress: progressFor(config, log) }));
     });
 
@@ -281,6 +304,13 @@ export function program(): Command {
         ...(f.teacher ?? []),
         ...(f.model || f.teacher ? [] : config.teachers),
       ];
+      if (dirs.length === 0) {
+        throw new MealError(
+          'NOTHING_TO_EVALUATE',
+          'nothing to evaluate: pass --model DIR or --teacher DIR|DESCRIPTOR.json (each ' +
+            'repeatable), or "teachers" in a recipe.',
+        );
+      }
       const log = cliLogger();
       const { rows, ensemble } = await evaluateModels(config, dirs, { split: f.split, log });
       if (f.json) {
@@ -316,6 +346,7 @@ export function program(): Command {
     .action(async (f: Flags) => {
       const config = configFrom({ ...f, labels: f.out, out: undefined });
       const log = cliLogger();
+      onLabelsInterrupt(log);
       const bar = makeCountProgress({
         tty: Boolean(process.stderr.isTTY),
         label: 'labels',

@@ -192,6 +192,8 @@ export class LabelCache implements SoftLabelSource, ViewSource {
     return [
       `soft labels: ${this.file}, ${h.data.n.toLocaleString('en-US')} samples x ${h.crops.perSample} crops, ${comp}; ` +
         'teachers are not run',
+      // The stored views are replayed: a run's own crop and flip settings do not apply.
+      `stored views: ${viewSettings(h.crops.augment)}; the run's crop and flip settings are not used`,
       ...h.teachers.map(
         (t) =>
           `teacher ${t.name} (recorded in the labels): output ${t.output}` +
@@ -200,4 +202,13 @@ export class LabelCache implements SoftLabelSource, ViewSource {
       ),
     ];
   }
+}
+
+/** A label file's crop settings in a line. */
+function viewSettings(a: LabelHeader['crops']['augment']): string {
+  const crop =
+    (a.crop ?? 'pad') === 'pad'
+      ? `pad crops of up to ${a.cropPadding} pixels`
+      : `resized crops (scale ${a.scale?.join('-')}, ratio ${a.ratio?.map((r) => r.toFixed(2)).join('-')})`;
+  return `${crop}, ${a.flip ? 'with' : 'without'} flips`;
 }

@@ -185,6 +185,9 @@ async function makePart(
   });
 
   for (let r0 = 0; r0 < rows; r0 += job.batchSize) {
+    // A turn of the event loop per batch, so Ctrl-C (the CLI's SIGINT handler) stops the run
+    // within a batch: resolved awaits alone never reach the loop.
+    await new Promise((resolve) => setImmediate(resolve));
     const b = Math.min(job.batchSize, rows - r0);
     const xs = new Float32Array(b * pixels);
     for (let j = 0; j < b; j++) {

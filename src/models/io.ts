@@ -78,6 +78,12 @@ function readJson<T>(file: string, what: string): T {
 
 export function readModelMeta(dir: string): ModelMeta {
   dir = stripFileScheme(dir);
+  if (!fs.existsSync(dir)) {
+    throw new MealError(
+      'MISSING_FILE',
+      `model folder ${dir} does not exist; check the path (a meal model folder holds meal.json, model.json and its weights).`,
+    );
+  }
   return readJson<ModelMeta>(path.join(dir, 'meal.json'), `a meal model folder needs meal.json`);
 }
 

@@ -93,6 +93,7 @@ test(
     assert.equal(code, 130, stderr);
     assert.match(stderr, /interrupted: the last checkpoint, .*last\.ckpt, is intact/);
     assert.match(stderr, /meal distill --out .*cut --resume/);
+    assert.match(fs.readFileSync(path.join(cut, 'log.txt'), 'utf8'), /interrupted: the last/);
     assert.equal(loadCheckpoint(ckpt).epoch, 0, 'killed after the first checkpoint');
     // Resumed from the run folder alone: its config.json stands in for the flags.
     const resumed = meal(['distill', '--out', cut, '--resume']);
@@ -153,28 +154,56 @@ test(
   },
 );
 
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'meal-bad-'));
+
 test('bad input stops the CLI with a message that says what to do', () => {
   const r = spawnSync(
     process.execPath,
-    [CLI, 'distill', '--data', DATA, '--teacher', '/no/such/teacher'],
+    [CLI, 'distill', '--data', DATA, '--teacher', '/no/such/teacher', '--out', tmp()],
     { encoding: 'utf8' },
   );
   assert.equal(r.status, 1);
   assert.match(r.stderr, /error: .*meal.json/);
+  assert.match(r.stderr, /model folder \/no\/such\/teacher does not exist/);
+  // --resume where no run ever started, and eval with nothing to evaluate.
+  const resume = spawnSync(process.execPath, [CLI, 'distill', '--out', tmp(), '--resume'], {
+    encoding: 'utf8',
+  });
+  assert.equal(resume.status, 1);
+  assert.match(resume.stderr, /holds no run to continue .* without --resume/);
+  const none = spawnSync(process.execPath, [CLI, 'eval', '--data', DATA], { encoding: 'utf8' });
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /nothing to evaluate: pass --model DIR/);
   const arch = spawnSync(
     process.execPath,
-    [
-      CLI,
-      'train',
-      '--data',
-      DATA,
-      '--arch',
-      'vgg-99',
-      '--out',
-      fs.mkdtempSync(path.join(os.tmpdir(), 'meal-bad-')),
-    ],
+    [CLI, 'train', '--data', DATA, '--arch', 'vgg-99', '--out', tmp()],
     { encoding: 'utf8' },
   );
   assert.equal(arch.status, 1);
   assert.match(arch.stderr, /unknown architecture "vgg-99": expected one of cnn-small/);
+});
+
+test('Ctrl-C while making soft labels stops within a batch and says the parts are kept', async () => {
+  const file = path.join(tmp(), 'fashion.labels');
+  const args = [CLI, 'labels', '--recipe', 'recipes/labels-experiment.json', '--data', DATA];
+  args.push('--crops', '4', '--part-size', '500', '--out', file);
+  const first = path.join(`${file}.parts`, 'part-000000.bin');
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => {
+    const poll = setInterval(() => {
+      if (fs.existsSync(first)) {
+        proc.kill('SIGINT');
+        clearInterval(poll);
+      }
+    }, 20);
+    proc.on('exit', (c) => {
+      clearInterval(poll);
+      resolve(c);
+    });
+  });
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /interrupted: the parts already made are kept/);
+  assert.ok(!fs.existsSync(file), 'stopped before the file was assembled');
 });

@@ -40,6 +40,11 @@ before(async () => {
 
 test('exact crop replay: the student sees the pixels the teachers saw, flips included', async () => {
   const cache = LabelCache.open(full);
+  // The run is told its own crop settings do not apply: the stored views are what it replays.
+  assert.match(
+    cache.describe()[1],
+    /^stored views: pad crops of up to \d+ pixels, with flips; the run's crop and flip settings are not used$/,
+  );
   const ds = loadSplit(SUBSET, 'train', 48);
   const live = await loadTeachers(teachers);
   const ensemble = new LiveEnsemble(live);
