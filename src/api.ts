@@ -42,7 +42,7 @@ export interface RunOptions {
 
 export interface TableRow {
   model: string;
-  role: 'teacher' | 'ensemble' | 'student (init)' | 'student (distilled)' | 'student' | 'model';
+  role: 'teacher' | 'ensemble' | 'student (init)' | 'student (distilled)' | 'trained' | 'model';
   params?: number;
   top1: number;
   top5: number;
@@ -175,7 +175,7 @@ async function runTask(
       ...extraRows,
       {
         model: name,
-        role: task.kind === 'distill' ? 'student (distilled)' : 'student',
+        role: task.kind === 'distill' ? 'student (distilled)' : 'trained',
         params: parameterCount(task.student),
         top1: result.final.top1,
         top5: result.final.top5,
