@@ -23,6 +23,26 @@ function meal(args: string[]) {
   return r;
 }
 
+/** Runs meal with `args` and sends Ctrl-C as soon as `file` exists; its exit code and stderr. */
+async function interruptWhen(args: string[], file: string) {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => {
+    const poll = setInterval(() => {
+      if (fs.existsSync(file)) {
+        proc.kill('SIGINT');
+        clearInterval(poll);
+      }
+    }, 20);
+    proc.on('exit', (c) => {
+      clearInterval(poll);
+      resolve(c);
+    });
+  });
+  return { code, stderr };
+}
+
 test(
   'meal train -> distill, killed after the first checkpoint and resumed, leaves a complete run',
   { timeout: 600_000 },
@@ -73,23 +93,7 @@ test(
     // then resumed without saying where.
     const cut = path.join(root, 'cut');
     const ckpt = path.join(cut, 'checkpoints', 'last.ckpt');
-    const proc = spawn(process.execPath, [CLI, ...distillArgs(cut)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    proc.stderr!.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => {
-      const poll = setInterval(() => {
-        if (fs.existsSync(ckpt)) {
-          proc.kill('SIGINT');
-          clearInterval(poll);
-        }
-      }, 20);
-      proc.on('exit', (c) => {
-        clearInterval(poll);
-        resolve(c);
-      });
-    });
+    const { code, stderr } = await interruptWhen(distillArgs(cut), ckpt);
     assert.equal(code, 130, stderr);
     assert.match(stderr, /interrupted: the last checkpoint, .*last\.ckpt, is intact/);
     assert.match(stderr, /meal distill --out .*cut --resume/);
@@ -185,24 +189,10 @@ test('bad input stops the CLI with a message that says what to do', () => {
 
 test('Ctrl-C while making soft labels stops within a batch and says the parts are kept', async () => {
   const file = path.join(tmp(), 'fashion.labels');
-  const args = [CLI, 'labels', '--recipe', 'recipes/labels-experiment.json', '--data', DATA];
+  const args = ['labels', '--recipe', 'recipes/labels-experiment.json', '--data', DATA];
   args.push('--crops', '4', '--part-size', '500', '--out', file);
   const first = path.join(`${file}.parts`, 'part-000000.bin');
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => {
-    const poll = setInterval(() => {
-      if (fs.existsSync(first)) {
-        proc.kill('SIGINT');
-        clearInterval(poll);
-      }
-    }, 20);
-    proc.on('exit', (c) => {
-      clearInterval(poll);
-      resolve(c);
-    });
-  });
+  const { code, stderr } = await interruptWhen(args, first);
   assert.equal(code, 130, stderr);
   assert.match(stderr, /interrupted: the parts already made are kept/);
   assert.ok(!fs.existsSync(file), 'stopped before the file was assembled');
